@@ -1,0 +1,75 @@
+# Helpers for the rules: config validation, output paths, per-target parameters.
+import json
+import re
+import sys
+
+from snakemake.utils import validate
+
+sys.path.insert(0, workflow.basedir)
+from workflow_lib import config as wconfig  # noqa: E402
+
+validate(config, str(wconfig.SCHEMA), set_default=True)
+try:
+    wconfig.check(config)
+except wconfig.ConfigError as exc:
+    raise WorkflowError(f"invalid configuration: {exc}") from None
+
+# workflow_lib is importable by jobs too, also in --sdm conda environments
+# (shell.prefix is formatted like a shell command, hence the quadrupled braces)
+shell.prefix(f"set -euo pipefail; export PYTHONPATH={workflow.basedir}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
+
+R = f"results/{config['name']}"
+LOGS = f"{R}/logs"
+BENCH = f"{R}/benchmarks"
+CUBES = [f"cubes/cube_{i:04d}" for i in range(config["cubes"]["count"])]
+TARGETS = ["continuum", *CUBES]
+PRODUCTS_DIRTY = ["image", "psf", "pb"]
+PRODUCTS_CLEAN = ["image", "image.pbcor", "residual", "model", "psf", "pb"]
+
+
+wildcard_constraints:
+    target=r"continuum|cubes/cube_\d{4}",
+    index=r"\d{4}",
+    method="|".join(map(re.escape, config["imaging"]["methods"])) or "(?!)",
+
+
+def params_json(**params):
+    return json.dumps(params, sort_keys=True)
+
+
+def is_cube(target):
+    return target != "continuum"
+
+
+def target_section(target):
+    return config["cubes"] if is_cube(target) else config["continuum"]
+
+
+def imaging_section(target):
+    return config["imaging"]["cubes" if is_cube(target) else "continuum"]
+
+
+def noise_stream(target):
+    return ["cube", int(target.rsplit("_", 1)[1])] if is_cube(target) else ["continuum"]
+
+
+def ms_path(target):
+    path = directory(f"{R}/{target}/sim.ms")
+    return path if config["keep_measurement_sets"] else temp(path)
+
+
+def image_files(target, method, products):
+    return {p.replace(".", "_"): f"{R}/{target}/images/{method}.{p}.fits" for p in products}
+
+
+def out_args(output):
+    """tclean --out arguments: CASA suffix=FITS path for each named output."""
+    return " ".join(f"{name.replace('_', '.')}={path}" for name, path in output.items())
+
+
+def all_outputs():
+    out = [f"{R}/tables/continuum_peak_flux.csv", f"{R}/tables/continuum_peak_flux.md"]
+    for target in TARGETS:
+        out.append(f"{R}/{target}/images/dirty.image.fits")
+        out += [f"{R}/{target}/images/{m}.image.fits" for m in imaging_section(target)["methods"]]
+    return out

@@ -1,0 +1,44 @@
+# Sky models (Jy/pixel FITS) and their truth catalogues.
+
+
+rule continuum_skymodel:
+    output:
+        fits=f"{R}/continuum/skymodel.fits",
+        catalogue=f"{R}/continuum/components.ecsv",
+    params:
+        p=params_json(continuum=config["continuum"], observation=config["observation"]),
+    log:
+        f"{LOGS}/continuum_skymodel.log",
+    benchmark:
+        f"{BENCH}/continuum_skymodel.tsv"
+    conda:
+        "../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "python -m workflow_lib continuum-skymodel --params {params.p:q}"
+        " --fits {output.fits} --catalogue {output.catalogue} > {log} 2>&1"
+
+
+rule cube_skymodel:
+    output:
+        fits=f"{R}/cubes/cube_{{index}}/skymodel.fits",
+        catalogue=f"{R}/cubes/cube_{{index}}/truth.ecsv",
+    params:
+        p=params_json(cubes=config["cubes"], observation=config["observation"], seed=config["seed"]),
+        index=lambda w: int(w.index),
+    log:
+        f"{LOGS}/cube_skymodel/cube_{{index}}.log",
+    benchmark:
+        f"{BENCH}/cube_skymodel/cube_{{index}}.tsv"
+    conda:
+        "../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "python -m workflow_lib cube-skymodel --params {params.p:q} --index {params.index}"
+        " --fits {output.fits} --catalogue {output.catalogue} > {log} 2>&1"

@@ -1,0 +1,35 @@
+"""Shared fixtures: tiny configurations and a CASA-simulated observation reused across tests."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ROOT / "tests" / "data" / "tiny.yaml"
+
+
+@pytest.fixture
+def tiny_config() -> dict:
+    """The tiny test config, validated and with schema defaults filled in."""
+    from workflow_lib import config
+
+    return copy.deepcopy(config.load(TINY))
+
+
+def raw_tiny() -> dict:
+    return yaml.safe_load(TINY.read_text())
+
+
+def run_snakemake(workdir, *args, configfile=TINY):
+    """Run the workflow in ``workdir`` with this interpreter's environment first on PATH."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "-s", str(ROOT / "Snakefile"), "--directory",
+           str(workdir), "--configfile", str(configfile), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)

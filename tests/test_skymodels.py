@@ -1,0 +1,119 @@
+"""Sky-model generator: flux conservation, orientation, WCS positions, catalogues."""
+
+import numpy as np
+import pytest
+from astropy.coordinates import SkyCoord
+from astropy.table import Table
+import astropy.units as u
+
+from workflow_lib import fitsio, skymodels
+
+
+@pytest.mark.parametrize("fwhm_major,fwhm_minor", [(0.6, 0.5), (1.5, 1.0), (4.0, 2.0), (12.0, 3.0)])
+def test_gaussian_integrates_to_one(fwhm_major, fwhm_minor):
+    image = skymodels.gaussian_2d(64, 64, 31.3, 30.8, fwhm_major, fwhm_minor, 37.0)
+    assert image.sum() == pytest.approx(1.0, abs=2e-3)
+    if fwhm_minor < 1:
+        return  # an unresolved source's pixel centroid is pulled to the nearest pixel centre
+    # the centroid sits at the requested sub-pixel position
+    yy, xx = np.mgrid[:64, :64]
+    assert (image * xx).sum() / image.sum() == pytest.approx(31.3, abs=0.02)
+    assert (image * yy).sum() / image.sum() == pytest.approx(30.8, abs=0.02)
+
+
+def _second_moments(image):
+    yy, xx = np.mgrid[: image.shape[0], : image.shape[1]]
+    x0, y0 = (image * xx).sum(), (image * yy).sum()
+    return ((xx - x0) ** 2 * image).sum(), ((yy - y0) ** 2 * image).sum()
+
+
+def test_position_angle_is_east_of_north():
+    north = skymodels.gaussian_2d(64, 64, 32, 32, 10, 3, 0.0)
+    east = skymodels.gaussian_2d(64, 64, 32, 32, 10, 3, 90.0)
+    var_x, var_y = _second_moments(north)
+    assert var_y > 5 * var_x  # PA 0: major axis along +y (north)
+    var_x, var_y = _second_moments(east)
+    assert var_x > 5 * var_y  # PA 90: major axis along x (east-west)
+    # PA 45: major axis from north towards east, i.e. towards -x and +y: x and y anti-correlated
+    diag = skymodels.gaussian_2d(64, 64, 32, 32, 10, 3, 45.0)
+    yy, xx = np.mgrid[:64, :64]
+    assert ((xx - 32) * (yy - 32) * diag).sum() < 0
+
+
+def test_continuum_field_flux_and_sky_positions(tiny_config):
+    image, table, grid = skymodels.continuum_field(tiny_config["continuum"], tiny_config["observation"])
+    total = sum(c["flux_mjy"] for c in tiny_config["continuum"]["components"]) * 1e-3
+    assert image.sum() == pytest.approx(total, rel=1e-4)
+    centre = SkyCoord(grid.ra_deg * u.deg, grid.dec_deg * u.deg)
+    for comp, row in zip(tiny_config["continuum"]["components"], table):
+        pos = SkyCoord(row["ra_deg"] * u.deg, row["dec_deg"] * u.deg)
+        east, north = centre.spherical_offsets_to(pos)
+        assert east.to_value(u.arcsec) == pytest.approx(comp["offset_arcsec"][0], abs=1e-4)
+        assert north.to_value(u.arcsec) == pytest.approx(comp["offset_arcsec"][1], abs=1e-4)
+    # the WCS written to FITS maps the catalogue pixel to the catalogue RA/Dec
+    wcs = grid.celestial_wcs()
+    ra, dec = wcs.pixel_to_world_values(table["x_pix"][1], table["y_pix"][1])
+    assert (ra, dec) == pytest.approx((table["ra_deg"][1], table["dec_deg"][1]), abs=1e-9)
+
+
+def test_cube_sources_follow_the_rules(tiny_config):
+    spec = {**tiny_config["cubes"], "n_sources": [4, 4], "min_separation_arcsec": 1.5}
+    cube, table, grid = skymodels.random_cube(spec, tiny_config["observation"], seed=3, index=5)
+    assert cube.shape == (spec["nchan"], spec["npix"], spec["npix"])
+    assert len(table) == 4
+    # brightest at the centre, separations respected, lines inside the band
+    assert table["line_flux_jy"].argmax() == 0
+    assert (table["x_pix"][0], table["y_pix"][0]) == grid.centre
+    xy = np.c_[table["x_pix"], table["y_pix"]]
+    dist = np.hypot(*(xy[:, None] - xy[None]).transpose(2, 0, 1))
+    assert dist[np.triu_indices(4, 1)].min() >= 1.5 / spec["cell_arcsec"]
+    assert np.all(table["line_centre_chan"] - table["line_fwhm_chan"] >= 0)
+    assert np.all(table["line_centre_chan"] + table["line_fwhm_chan"] <= spec["nchan"] - 1)
+    # the cube's flux per channel is the sum of the source spectra
+    sources = skymodels.sources_from_table(table)
+    expected = sum(s.spectrum(grid.freqs_hz, table.meta["ref_freq_hz"]) for s in sources)
+    np.testing.assert_allclose(cube.sum(axis=(1, 2)), expected, rtol=1e-4)
+
+
+def test_cube_is_reproducible_per_index(tiny_config):
+    spec, obs = tiny_config["cubes"], tiny_config["observation"]
+    a, ta, _ = skymodels.random_cube(spec, obs, seed=11, index=2)
+    b, tb, _ = skymodels.random_cube(spec, obs, seed=11, index=2)
+    c, tc, _ = skymodels.random_cube(spec, obs, seed=11, index=3)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_impossible_separation_is_reported(tiny_config):
+    spec = {**tiny_config["cubes"], "n_sources": [30, 30], "min_separation_arcsec": 3.0}
+    with pytest.raises(ValueError, match="cannot place 30 sources"):
+        skymodels.random_cube(spec, tiny_config["observation"], seed=1, index=0)
+
+
+def test_skymodel_files_round_trip(tmp_path, tiny_config):
+    cube, table, grid = skymodels.random_cube(tiny_config["cubes"], tiny_config["observation"], seed=5, index=0)
+    fits_path, ecsv_path = tmp_path / "sky.fits", tmp_path / "truth.ecsv"
+    skymodels.write_skymodel(cube, table, grid, {"seed": 5}, fits_path, ecsv_path)
+    data, header = fitsio.read_cube(fits_path)
+    np.testing.assert_allclose(data, cube, rtol=1e-6, atol=1e-12)  # float32 on disk
+    assert header["BUNIT"] == "Jy/pixel"
+    back = fitsio.Grid.from_header(header)
+    assert (back.nx, back.ny, back.nchan) == (grid.nx, grid.ny, grid.nchan)
+    assert back.cell_arcsec == pytest.approx(grid.cell_arcsec)
+    assert back.freq0_hz == pytest.approx(grid.freq0_hz)
+    assert back.dfreq_hz == pytest.approx(grid.dfreq_hz)
+    assert (back.ra_deg, back.dec_deg) == pytest.approx((grid.ra_deg, grid.dec_deg))
+    assert "PARHASH" in header
+    read = Table.read(ecsv_path, format="ascii.ecsv")
+    assert read["line_flux_jy"].unit == u.Jy
+    assert skymodels.sources_from_table(read) == skymodels.sources_from_table(table)
+    assert read.meta["params"] == {"seed": 5}
+
+
+def test_fits_without_wcs_is_rejected(tmp_path):
+    from astropy.io import fits
+
+    path = tmp_path / "bare.fits"
+    fits.PrimaryHDU(np.zeros((8, 8), dtype=np.float32)).writeto(path)
+    with pytest.raises(ValueError, match="no celestial WCS"):
+        fitsio.read_cube(path)

@@ -1,0 +1,68 @@
+"""End to end through Snakemake on the tiny config: simulate, image, tabulate, then nothing to redo."""
+
+import json
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from conftest import run_snakemake
+from workflow_lib import fitsio
+from workflow_lib.skymodels import FWHM_TO_SIGMA
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    result = run_snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir / "results" / "tiny"
+
+
+def expected_dirty_peak(flux, fwhm_major, fwhm_minor, beam):
+    """Peak (Jy/beam) of a Gaussian source seen through a Gaussian beam of the same flux scale."""
+    bmaj, bmin, _ = beam
+    return flux * bmaj * bmin / np.sqrt((bmaj**2 + fwhm_major**2) * (bmin**2 + fwhm_minor**2))
+
+
+def test_dirty_image_shows_the_source_at_its_catalogue_position(run):
+    components = Table.read(run / "continuum" / "components.ecsv")
+    dirty, header = fitsio.read_cube(run / "continuum" / "images" / "dirty.image.fits")
+    pb, _ = fitsio.read_cube(run / "continuum" / "images" / "dirty.pb.fits")
+    beam = fitsio.beam_arcsec(header)
+    wcs = fitsio.wcs_of(header).celestial
+    for comp in components:
+        # the WCS of the dirty image maps the catalogue RA/Dec to the catalogue pixel
+        x, y = wcs.world_to_pixel_values(comp["ra_deg"], comp["dec_deg"])
+        assert (x, y) == pytest.approx((comp["x_pix"], comp["y_pix"]), abs=1e-6)
+        cut = dirty[0, int(y) - 3:int(y) + 4, int(x) - 3:int(x) + 4]
+        py, px = np.unravel_index(np.argmax(cut), cut.shape)
+        assert (px - 3, py - 3) == (0, 0), "dirty peak not at the catalogue position"
+        expected = expected_dirty_peak(comp["flux_jy"], comp["fwhm_major_arcsec"], comp["fwhm_minor_arcsec"], beam)
+        expected *= pb[0, int(y), int(x)]  # simobserve applies the 12 m primary beam
+        assert cut.max() == pytest.approx(expected, rel=0.04)
+
+
+def test_clean_table_and_products(run):
+    table = Table.read(run / "tables" / "continuum_peak_flux.csv")
+    assert list(table["component"]) == ["A", "B"]
+    # noise-free data cleaned to a low threshold: peaks within a few percent of the beam-convolved model
+    np.testing.assert_allclose(table["hogbom_natural_ratio"], 1.0, atol=0.05)
+    md = (run / "tables" / "continuum_peak_flux.md").read_text()
+    assert md.startswith("# Continuum field") and "| A |" in md
+    cube, header = fitsio.read_cube(run / "cubes" / "cube_0000" / "images" / "hogbom_natural.image.fits")
+    assert cube.shape == (24, 64, 64) and "BMAJ" in header
+    truth = Table.read(run / "cubes" / "cube_0000" / "truth.ecsv")
+    assert len(truth) == 2
+    record = json.loads((run / "cubes" / "cube_0000" / "noise.json").read_text())
+    assert record["snr"] == 50 and record["target_rms_jy_per_beam"] > 0
+    # measurement sets are temporary by default
+    assert not (run / "continuum" / "sim.ms").exists()
+    for rule in ("simulate_casa", "tclean_dirty", "tclean_hogbom_natural"):
+        assert (run / "benchmarks" / rule / "continuum.tsv").is_file()
+
+
+def test_second_run_has_nothing_to_do(run):
+    result = run_snakemake(run.parent.parent, "-n")
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr

@@ -1,0 +1,118 @@
+"""Command-line entry points called by the Snakemake rules: ``python -m workflow_lib <command> ...``.
+
+Each command parses its arguments, then makes one library call. Parameters
+that come from the config are passed as one JSON string (``--params``), so a
+rule's parameters are visible in its command line and Snakemake reruns the
+job when they change. CASA is imported only after argument parsing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+
+
+def _pairs(values: list[str]) -> dict[str, str]:
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"expected KEY=PATH, got {item!r}")
+        out[key] = value
+    return out
+
+
+def cmd_continuum_skymodel(args, params):
+    from .skymodels import continuum_field, write_skymodel
+
+    image, table, grid = continuum_field(params["continuum"], params["observation"])
+    write_skymodel(image, table, grid, params, args.fits, args.catalogue)
+
+
+def cmd_cube_skymodel(args, params):
+    from .skymodels import random_cube, write_skymodel
+
+    cube, table, grid = random_cube(params["cubes"], params["observation"], params["seed"], args.index)
+    write_skymodel(cube, table, grid, {**params, "index": args.index}, args.fits, args.catalogue)
+
+
+def cmd_simulate(args, params):
+    from .simulate.observe import simulate_observation
+
+    record = simulate_observation(args.skymodel, args.ms, args.record, params["observation"], params["noise"],
+                                  params["seed"], params["stream"], args.casa_log)
+    logging.info("noise: %s", json.dumps({k: v for k, v in record.items() if k not in ("versions", "params")}))
+
+
+def cmd_tclean(args, params):
+    from .imaging import tclean_to_fits
+
+    tclean_to_fits(args.ms, args.skymodel, _pairs(args.out), params.get("method"), params.get("niter", 0),
+                   params.get("threshold_mjy", 0.0), args.casa_log, params=params)
+
+
+def cmd_peak_table(args, params):
+    from .tables import continuum_peak_fluxes, write_table
+
+    table = continuum_peak_fluxes(args.components, args.skymodel, _pairs(args.image))
+    table.meta["note"] = ("peaks in Jy/beam of the primary-beam corrected images; model_<image> is the sky model "
+                          "convolved with that image's restoring beam")
+    write_table(table, args.csv, args.md, "Continuum field: peak flux per component (mJy/beam)", params=params)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m workflow_lib", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def command(name, func, help_):
+        s = sub.add_parser(name, help=help_)
+        s.add_argument("--params", default="{}", help="JSON parameters from the config")
+        s.set_defaults(func=func)
+        return s
+
+    s = command("continuum-skymodel", cmd_continuum_skymodel, "continuum test field and its component table")
+    s.add_argument("--fits", required=True)
+    s.add_argument("--catalogue", required=True)
+
+    s = command("cube-skymodel", cmd_cube_skymodel, "one random spectral-line cube and its truth catalogue")
+    s.add_argument("--index", type=int, required=True)
+    s.add_argument("--fits", required=True)
+    s.add_argument("--catalogue", required=True)
+
+    s = command("simulate", cmd_simulate, "simobserve + thermal noise into a measurement set")
+    s.add_argument("--skymodel", required=True)
+    s.add_argument("--ms", required=True)
+    s.add_argument("--record", required=True, help="JSON record of the noise added")
+    s.add_argument("--casa-log")
+
+    s = command("tclean", cmd_tclean, "tclean one image and export FITS products")
+    s.add_argument("--ms", required=True)
+    s.add_argument("--skymodel", required=True, help="FITS whose grid (size, cell, channels) the image uses")
+    s.add_argument("--out", nargs="+", required=True, help="CASA_SUFFIX=FITS_PATH, e.g. image=dirty.image.fits")
+    s.add_argument("--casa-log")
+
+    s = command("peak-table", cmd_peak_table, "continuum peak-flux comparison table")
+    s.add_argument("--components", required=True)
+    s.add_argument("--skymodel", required=True)
+    s.add_argument("--image", nargs="+", required=True, help="NAME=FITS_PATH")
+    s.add_argument("--csv", required=True)
+    s.add_argument("--md", required=True)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    params = json.loads(args.params)
+    start = time.perf_counter()
+    logging.info("workflow_lib %s: start", args.command)
+    args.func(args, params)
+    logging.info("workflow_lib %s: done in %.1f s", args.command, time.perf_counter() - start)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

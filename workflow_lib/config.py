@@ -1,0 +1,126 @@
+"""Configuration: schema validation with defaults, and the checks a schema cannot express.
+
+The Snakefile validates with ``snakemake.utils.validate`` (which fills the
+defaults) and then calls :func:`check`; both run before any job. Every error
+names the offending key, e.g. ``continuum.cell_arcsec``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+SCHEMA = Path(__file__).resolve().parent.parent / "config" / "schema.yaml"
+C_LIGHT = 299_792_458.0
+RAD_TO_ARCSEC = 180.0 / np.pi * 3600.0
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot work; the message names the key."""
+
+
+def load(path: str | Path, overrides: dict | None = None) -> dict:
+    """Read a YAML config, validate it against the schema (filling defaults) and check it."""
+    from snakemake.utils import validate
+
+    with open(path) as fh:
+        config = yaml.safe_load(fh)
+    config.update(overrides or {})
+    validate(config, str(SCHEMA), set_default=True)
+    check(config)
+    return config
+
+
+def antenna_positions(name: str) -> np.ndarray:
+    """(n, 3) antenna positions in metres from a casadata configuration file."""
+    from .casa import antenna_config_path
+
+    rows = [line.split()[:3] for line in antenna_config_path(name).read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    return np.array(rows, dtype=float)
+
+
+def longest_baseline_m(name: str) -> float:
+    pos = antenna_positions(name)
+    return float(np.max(np.linalg.norm(pos[:, None, :] - pos[None, :, :], axis=-1)))
+
+
+def _check_range(key: str, values) -> None:
+    if values[0] > values[1]:
+        raise ConfigError(f"{key}: range [{values[0]}, {values[1]}] has its minimum above its maximum")
+
+
+def _check_grid(key: str, npix: int, cell_arcsec: float, freq_hz: float, baseline_m: float) -> None:
+    """The uv grid must hold the longest baseline and the image a few synthesized beams."""
+    resolution = C_LIGHT / freq_hz / baseline_m * RAD_TO_ARCSEC  # lambda / B_max, below the true beam
+    if cell_arcsec > resolution / 2:
+        raise ConfigError(f"{key}.cell_arcsec={cell_arcsec}: pixels must be smaller than half of lambda/B_max = "
+                          f"{resolution:.3g} arcsec, or the longest baselines fall off the uv grid")
+    if npix * cell_arcsec < 5 * resolution:
+        raise ConfigError(f"{key}.npix={npix}: the image ({npix * cell_arcsec:.3g} arcsec) must span at least "
+                          f"5 x lambda/B_max = {5 * resolution:.3g} arcsec")
+
+
+def check(config: dict) -> None:
+    """Consistency checks beyond the schema; raises :class:`ConfigError` naming the key."""
+    obs = config["observation"]
+    try:
+        dt.datetime.strptime(obs["ref_date"], "%Y/%m/%d")
+    except ValueError as exc:
+        raise ConfigError(f"observation.ref_date={obs['ref_date']!r} is not a valid date (YYYY/MM/DD)") from exc
+    try:
+        baseline = longest_baseline_m(obs["antenna_config"])
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    if obs["total_time_s"] < obs["integration_s"]:
+        raise ConfigError("observation.total_time_s must be at least observation.integration_s")
+
+    cont = config["continuum"]
+    _check_grid("continuum", cont["npix"], cont["cell_arcsec"], cont["freq_ghz"] * 1e9, baseline)
+    half = cont["npix"] * cont["cell_arcsec"] / 2
+    names = [c["name"] for c in cont["components"]]
+    if len(set(names)) != len(names):
+        raise ConfigError("continuum.components: component names must be unique")
+    for comp in cont["components"]:
+        key = f"continuum.components[{comp['name']}]"
+        if comp["fwhm_minor_arcsec"] > comp["fwhm_major_arcsec"]:
+            raise ConfigError(f"{key}: fwhm_minor_arcsec exceeds fwhm_major_arcsec")
+        if max(abs(v) for v in comp["offset_arcsec"]) >= half:
+            raise ConfigError(f"{key}.offset_arcsec={comp['offset_arcsec']} lies outside the "
+                              f"{2 * half:.3g} arcsec image")
+
+    cubes = config["cubes"]
+    if cubes["count"] > 0:
+        _check_grid("cubes", cubes["npix"], cubes["cell_arcsec"], cubes["centre_freq_ghz"] * 1e9, baseline)
+    for key in ("n_sources", "fwhm_arcsec", "axis_ratio", "line_fwhm_chan", "line_flux_mjy", "continuum_to_line",
+                "spectral_index"):
+        _check_range(f"cubes.{key}", cubes[key])
+    if cubes["axis_ratio"][1] > 1:
+        raise ConfigError("cubes.axis_ratio: minor/major axis ratios must not exceed 1")
+    if cubes["nchan"] <= 2 * cubes["line_fwhm_chan"][1] + 1:
+        raise ConfigError(f"cubes.nchan={cubes['nchan']} cannot hold a line of line_fwhm_chan up to "
+                          f"{cubes['line_fwhm_chan'][1]} channels with a FWHM of band on each side")
+    bandwidth_ghz = cubes["nchan"] * cubes["channel_width_mhz"] / 1e3
+    if bandwidth_ghz >= cubes["centre_freq_ghz"]:
+        raise ConfigError(f"cubes.nchan x cubes.channel_width_mhz = {bandwidth_ghz} GHz exceeds the centre frequency")
+    usable = cubes["npix"] * cubes["cell_arcsec"] - 2 * cubes["edge_margin_arcsec"]
+    if usable <= 0:
+        raise ConfigError("cubes.edge_margin_arcsec leaves no room for sources")
+    # disks of radius min_sep/2 around each source must fit in the usable square (loose packing bound)
+    packing = cubes["n_sources"][1] * np.pi * (cubes["min_separation_arcsec"] / 2) ** 2
+    if packing > 0.5 * (usable + cubes["min_separation_arcsec"]) ** 2:
+        raise ConfigError(f"cubes.min_separation_arcsec={cubes['min_separation_arcsec']}: "
+                          f"{cubes['n_sources'][1]} sources cannot be placed that far apart in the field")
+
+    methods = config["imaging"]["methods"]
+    for target in ("continuum", "cubes"):
+        for name in config["imaging"][target]["methods"]:
+            if name not in methods:
+                raise ConfigError(f"imaging.{target}.methods: {name!r} is not defined in imaging.methods "
+                                  f"(defined: {', '.join(methods) or 'none'})")
+    for name in methods:
+        if name == "dirty":
+            raise ConfigError("imaging.methods: 'dirty' is reserved for the niter=0 image")

@@ -1,0 +1,82 @@
+"""tCLEAN reference images, exported to FITS with beam keywords and provenance.
+
+One call makes one image (dirty or a deconvolution method) of one measurement
+set. CASA image directories are written to a scratch directory and deleted
+after export; only the FITS products are kept. Cubes use a common restoring
+beam so that BMAJ/BMIN/BPA describe every channel.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from astropy.io import fits
+
+from . import provenance
+from .casa import casa
+from .fitsio import Grid
+from .msio import require_ms
+
+# CASA image suffix -> FITS product name
+PRODUCTS_DIRTY = {"image": "image", "psf": "psf", "pb": "pb"}
+PRODUCTS_CLEAN = {"image": "image", "image.pbcor": "image.pbcor", "residual": "residual", "model": "model",
+                  "psf": "psf", "pb": "pb"}
+
+
+def products(method: dict | None) -> dict[str, str]:
+    return PRODUCTS_DIRTY if method is None else PRODUCTS_CLEAN
+
+
+def tclean_arguments(grid: Grid, method: dict | None, niter: int, threshold_mjy: float, cube: bool) -> dict:
+    """tclean keyword arguments; ``method=None`` is the dirty image (niter 0, natural weighting)."""
+    args = dict(imsize=[grid.nx, grid.ny], cell=f"{grid.cell_arcsec}arcsec",
+                phasecenter=f"J2000 {grid.ra_deg}deg {grid.dec_deg}deg", gridder="standard", interactive=False,
+                pblimit=0.2, restoringbeam="common" if cube else [])
+    if cube:
+        args.update(specmode="cube", nchan=grid.nchan, start=f"{grid.freq0_hz}Hz", width=f"{grid.dfreq_hz}Hz",
+                    outframe="LSRK", restfreq=f"{grid.freq0_hz}Hz")
+    else:
+        args.update(specmode="mfs")
+    if method is None:
+        args.update(niter=0, weighting="natural", deconvolver="hogbom")
+        return args
+    args.update(niter=int(niter), threshold=f"{threshold_mjy}mJy", deconvolver=method["deconvolver"],
+                weighting=method["weighting"], pbcor=True)
+    if method["weighting"] == "briggs":
+        args["robust"] = float(method["robust"])
+    if method["deconvolver"] == "multiscale":
+        args["scales"] = [int(s) for s in method["scales"]]
+    return args
+
+
+def tclean_to_fits(ms: str, skymodel_fits: str, out_fits: dict[str, str], method: dict | None, niter: int,
+                   threshold_mjy: float, casa_log: str | None = None, params=None) -> None:
+    """Image ``ms`` on the grid of ``skymodel_fits`` and export the products named in ``out_fits``.
+
+    ``out_fits`` maps CASA image suffixes (``image``, ``psf``, ...) to FITS paths.
+    """
+    require_ms(ms)
+    with fits.open(skymodel_fits) as hdul:
+        grid = Grid.from_header(hdul[0].header, skymodel_fits)
+    cube = grid.nchan > 1
+    args = tclean_arguments(grid, method, niter, threshold_mjy, cube)
+    first = Path(next(iter(out_fits.values()))).resolve()
+    scratch = first.parent / f".{first.name}.tclean"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    tasks = casa(casa_log).tasks
+    imagename = str(scratch / "img")
+    try:
+        tasks.tclean(vis=str(Path(ms).resolve()), imagename=imagename, **args)
+        for suffix, path in out_fits.items():
+            source = f"{imagename}.{suffix}"
+            if not Path(source).is_dir():
+                raise RuntimeError(f"tclean did not produce {source}; see the CASA log {casa_log}")
+            tmp = f"{path}.tmp.fits"
+            tasks.exportfits(imagename=source, fitsimage=tmp, overwrite=True, dropdeg=False, history=False)
+            with fits.open(tmp, mode="update") as hdul:
+                provenance.stamp_header(hdul[0].header, {"tclean": args, "params": params})
+            Path(tmp).replace(path)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

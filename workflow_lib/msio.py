@@ -1,0 +1,54 @@
+"""Low-level measurement-set access through casatools tables.
+
+Small helpers shared by the simulators (adding noise) and the readers of
+later stages. Errors name the file and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .casa import casa
+
+
+def require_ms(path: str | os.PathLike) -> Path:
+    """Check that ``path`` is a readable CASA table directory."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: measurement set does not exist")
+    if not path.is_dir() or not (path / "table.dat").is_file():
+        raise ValueError(f"{path}: not a CASA table (no table.dat): not a measurement set or corrupt")
+    return path
+
+
+@contextlib.contextmanager
+def table(path: str | os.PathLike, writable: bool = False):
+    """casatools table opened on ``path`` (a measurement set or a subtable)."""
+    tb = casa().tools.table()
+    try:
+        ok = tb.open(str(path), nomodify=not writable)
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: cannot open as a CASA table ({exc})") from exc
+    if ok is False:
+        raise ValueError(f"{path}: cannot open as a CASA table")
+    try:
+        yield tb
+    finally:
+        tb.close()
+
+
+def channel_frequencies(ms: str | os.PathLike, spw: int = 0) -> np.ndarray:
+    with table(Path(ms) / "SPECTRAL_WINDOW") as tb:
+        if spw >= tb.nrows():
+            raise ValueError(f"{ms}: spectral window {spw} does not exist ({tb.nrows()} windows)")
+        return np.asarray(tb.getcell("CHAN_FREQ", spw), dtype=np.float64)
+
+
+def require_columns(ms: str | os.PathLike, tb, columns) -> None:
+    missing = [c for c in columns if c not in tb.colnames()]
+    if missing:
+        raise ValueError(f"{ms}: missing column(s) {', '.join(missing)}")

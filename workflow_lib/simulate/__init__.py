@@ -1,0 +1,1 @@
+"""Simulated ALMA observations: CASA's simobserve (reference) and thermal noise."""

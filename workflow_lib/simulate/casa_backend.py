@@ -1,0 +1,45 @@
+"""Simulate an interferometric observation of a sky model with CASA ``simobserve``.
+
+simobserve writes a project directory into the cwd; we run it in a scratch
+directory beside the output and move the measurement set into place only when
+it is complete, so a failed run leaves nothing that looks finished.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ..casa import antenna_config_path, casa, working_directory
+from ..fitsio import Grid, read_cube
+
+
+def simobserve(skymodel_fits: str, ms_out: str, observation: dict, casa_log: str | None = None) -> Path:
+    """Noise-free visibilities of ``skymodel_fits`` (Jy/pixel) in a new measurement set ``ms_out``.
+
+    ``observation``: antenna_config (casadata name), phase_centre, ref_date,
+    hour_angle, integration_s, total_time_s. One pointing at the phase centre.
+    """
+    skymodel = Path(skymodel_fits).resolve()
+    _, header = read_cube(skymodel)  # fail early on a model without WCS
+    grid = Grid.from_header(header, str(skymodel))
+    antennas = antenna_config_path(observation["antenna_config"])
+    out = Path(ms_out).resolve()
+    scratch = out.parent / f".{out.name}.simobserve"
+    shutil.rmtree(scratch, ignore_errors=True)
+    tasks = casa(casa_log).tasks
+    with working_directory(scratch):
+        tasks.simobserve(
+            project="sim", skymodel=str(skymodel), setpointings=True, mapsize=["0arcsec", "0arcsec"],
+            direction=f"J2000 {grid.ra_deg}deg {grid.dec_deg}deg",
+            obsmode="int", antennalist=str(antennas), refdate=observation["ref_date"],
+            hourangle=observation["hour_angle"], integration=f"{observation['integration_s']}s",
+            totaltime=f"{observation['total_time_s']}s", thermalnoise="", graphics="none", verbose=False,
+            overwrite=True)
+    produced = scratch / "sim" / f"sim.{antennas.stem}.ms"
+    if not produced.is_dir():
+        raise RuntimeError(f"simobserve did not write {produced}; see the CASA log {casa_log}")
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.move(str(produced), str(out))
+    shutil.rmtree(scratch, ignore_errors=True)
+    return out
