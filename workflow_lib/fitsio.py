@@ -56,6 +56,9 @@ class Grid:
 
     def header(self, bunit: str) -> fits.Header:
         h = fits.Header()
+        h["NAXIS"] = 4
+        for i, n in enumerate((self.nx, self.ny, self.nchan, 1), start=1):
+            h[f"NAXIS{i}"] = n
         cx, cy = self.centre
         cdelt = self.cell_arcsec / ARCSEC_PER_DEG
         h["BUNIT"] = bunit

@@ -1,0 +1,91 @@
+"""The uv coverage of one observation setup, made once with CASA and reused for every cube.
+
+``simobserve`` of an empty sky gives the exact uvw that the CASA backend would
+produce (same array, date, hour angle, integration), and ``tclean`` gives the
+primary beam it applies; both go into a small HDF5 file. The measurement set
+itself is deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+from astropy.io import fits
+
+from .. import msio, provenance
+from ..casa import check_epoch
+from ..fitsio import Grid, read_cube, write_cube
+from ..imaging import tclean_to_fits
+from .casa_backend import simobserve
+
+
+@dataclass
+class Coverage:
+    """uvw (m) of the unflagged rows, channel frequencies (Hz) and primary beam ``(nchan, ny, nx)``."""
+
+    uvw_m: np.ndarray
+    freqs_hz: np.ndarray
+    pb: np.ndarray
+    grid: Grid
+
+    def save(self, path: str | Path, params=None) -> None:
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with h5py.File(tmp, "w", track_order=True) as h5:
+            h5.create_dataset("uvw_m", data=self.uvw_m, track_times=False)
+            h5.create_dataset("freqs_hz", data=self.freqs_hz, track_times=False)
+            h5.create_dataset("pb", data=self.pb.astype(np.float32), track_times=False)
+            h5.attrs["grid_header"] = self.grid.header("Jy/pixel").tostring()
+            h5.attrs["provenance"] = json.dumps(provenance.record(params), default=str)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Coverage":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: uv coverage file does not exist")
+        try:
+            with h5py.File(path, "r") as h5:
+                header = fits.Header.fromstring(h5.attrs["grid_header"])
+                return cls(uvw_m=h5["uvw_m"][...], freqs_hz=h5["freqs_hz"][...], pb=h5["pb"][...],
+                           grid=Grid.from_header(header, str(path)))
+        except (OSError, KeyError) as exc:
+            raise ValueError(f"{path}: not a valid uv coverage file ({exc})") from exc
+
+
+def read_uvw(ms: str) -> np.ndarray:
+    """uvw (m) of the rows whose parallel hands are unflagged in every channel."""
+    with msio.table(ms) as tb:
+        uvw = tb.getcol("UVW").T
+        flagged = tb.getcol("FLAG")[[0, -1]].any(axis=(0, 1)) | tb.getcol("FLAG_ROW")
+    if flagged.all():
+        raise ValueError(f"{ms}: all rows are flagged")
+    return np.ascontiguousarray(uvw[~flagged])
+
+
+def make_coverage(grid: Grid, observation: dict, out_h5: str, casa_log: str | None = None, params=None) -> Coverage:
+    """Simulate an empty sky with CASA on ``grid`` and keep uvw, frequencies and primary beam."""
+    check_epoch(observation["ref_date"])
+    out = Path(out_h5).resolve()
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        blank = scratch / "blank.fits"
+        write_cube(blank, np.zeros((grid.nchan, grid.ny, grid.nx)), grid.header("Jy/pixel"))
+        ms = str(scratch / "coverage.ms")
+        simobserve(str(blank), ms, observation, casa_log)
+        pb_fits = str(scratch / "pb.fits")
+        tclean_to_fits(ms, str(blank), {"pb": pb_fits}, None, 0, 0.0, casa_log)
+        pb, _ = read_cube(pb_fits)
+        coverage = Coverage(uvw_m=read_uvw(ms), freqs_hz=msio.channel_frequencies(ms), pb=pb, grid=grid)
+        if not np.allclose(coverage.freqs_hz, grid.freqs_hz, rtol=0, atol=1.0):
+            raise RuntimeError(f"simobserve wrote channels {coverage.freqs_hz[:3]}... instead of {grid.freqs_hz[:3]}...")
+        coverage.save(out, params)
+        return coverage
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
