@@ -13,6 +13,7 @@ include: "rules/skymodels.smk"
 include: "rules/simulate.smk"
 include: "rules/imaging.smk"
 include: "rules/tables.smk"
+include: "rules/dataset.smk"
 
 
 rule all:

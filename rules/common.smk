@@ -23,6 +23,10 @@ LOGS = f"{R}/logs"
 BENCH = f"{R}/benchmarks"
 CUBES = [f"cubes/cube_{i:04d}" for i in range(config["cubes"]["count"])]
 TARGETS = ["continuum", *CUBES]
+DATASET_SHARDS = [
+    f"{R}/dataset/shard_{k:04d}.h5"
+    for k in range(-(-config["dataset"]["count"] // config["dataset"]["shard_size"]))
+]
 PRODUCTS_DIRTY = ["image", "psf", "pb"]
 PRODUCTS_CLEAN = ["image", "image.pbcor", "residual", "model", "psf", "pb"]
 
@@ -30,6 +34,7 @@ PRODUCTS_CLEAN = ["image", "image.pbcor", "residual", "model", "psf", "pb"]
 wildcard_constraints:
     target=r"continuum|cubes/cube_\d{4}",
     index=r"\d{4}",
+    shard=r"\d{4}",
     method="|".join(map(re.escape, config["imaging"]["methods"])) or "(?!)",
 
 
@@ -67,8 +72,17 @@ def out_args(output):
     return " ".join(f"{name.replace('_', '.')}={path}" for name, path in output.items())
 
 
+def shard_mem_mb(wildcards):
+    """Memory of a shard job in MB: cube copies and one NUFFT plan per channel."""
+    d, obs = config["dataset"], config["observation"]
+    n_ant = len(wconfig.antenna_positions(obs["antenna_config"]))
+    rows = n_ant * (n_ant - 1) // 2 * int(obs["total_time_s"] // obs["integration_s"])
+    cube_mb = d["npix"] ** 2 * d["nchan"] * 8 / 1e6
+    return int(1500 + 20 * cube_mb + rows * d["nchan"] * 48 / 1e6)
+
+
 def all_outputs():
-    out = [f"{R}/tables/continuum_peak_flux.csv", f"{R}/tables/continuum_peak_flux.md"]
+    out = [f"{R}/dataset/manifest.json", f"{R}/tables/continuum_peak_flux.csv", f"{R}/tables/continuum_peak_flux.md"]
     for target in TARGETS:
         out.append(f"{R}/{target}/images/dirty.image.fits")
         out += [f"{R}/{target}/images/{m}.image.fits" for m in imaging_section(target)["methods"]]

@@ -34,6 +34,8 @@ def test_defaults_are_filled(tiny_config):
     (lambda c: c["continuum"].update(npix=8), "npix"),
     (lambda c: c["observation"].update(ref_date="21.03.2024"), "ref_date"),
     (lambda c: c["imaging"]["methods"]["hogbom_natural"].update(weighting="uniformish"), "weighting"),
+    (lambda c: c["dataset"].update(shards=3), "shards"),
+    (lambda c: c["dataset"].update(backend="wsclean"), "backend"),
 ])
 def test_schema_errors_name_the_key(tmp_path, mutate, key):
     with pytest.raises(WorkflowError, match=key):
@@ -50,6 +52,9 @@ def test_schema_errors_name_the_key(tmp_path, mutate, key):
     (lambda c: c["cubes"].update(line_flux_mjy=[5.0, 1.0]), "cubes.line_flux_mjy"),
     (lambda c: c["cubes"].update(n_sources=[5, 5], min_separation_arcsec=4.0), "cubes.min_separation_arcsec"),
     (lambda c: c["imaging"]["cubes"].update(methods=["multiscale"]), "imaging.cubes.methods"),
+    (lambda c: c["dataset"].update(edge_margin_arcsec=1.0), "dataset.min_separation_arcsec"),
+    (lambda c: c["dataset"].update(split={"train": 0.7, "validation": 0.2, "test": 0.2}), "dataset.split"),
+    (lambda c: c["dataset"].update(split={"train": 0.9, "validation": 0.1, "test": 0.0}), "dataset.split.test"),
 ])
 def test_consistency_errors_name_the_key(tmp_path, mutate, message):
     with pytest.raises(config.ConfigError, match=message):

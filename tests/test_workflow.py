@@ -62,6 +62,13 @@ def test_clean_table_and_products(run):
         assert (run / "benchmarks" / rule / "continuum.tsv").is_file()
 
 
+def test_dataset_is_built_and_split(run):
+    manifest = json.loads((run / "dataset" / "manifest.json").read_text())
+    assert manifest["count"] == 6 and len(manifest["shards"]) == 2
+    assert sorted(sum(manifest["split"].values(), [])) == list(range(6))
+    assert (run / "benchmarks" / "dataset_shard" / "0001.tsv").is_file()
+
+
 def test_second_run_has_nothing_to_do(run):
     result = run_snakemake(run.parent.parent, "-n")
     assert result.returncode == 0

@@ -63,6 +63,36 @@ def cmd_peak_table(args, params):
     write_table(table, args.csv, args.md, "Continuum field: peak flux per component (mJy/beam)", params=params)
 
 
+def cmd_coverage(args, params):
+    from .simulate.coverage import make_coverage
+    from .skymodels import cube_grid
+
+    make_coverage(cube_grid(params["dataset"], params["observation"]), params["observation"], args.out,
+                  args.casa_log, params=params)
+
+
+def cmd_dataset_shard(args, params):
+    from .dataset.shards import build_shard
+
+    entry = build_shard(params["dataset"], params["observation"], params["seed"], args.coverage, args.shard, args.out,
+                        args.casa_log, params=params)
+    logging.info("shard written: %s", json.dumps(entry))
+
+
+def cmd_dataset_split(args, params):
+    from .dataset.manifest import write_split
+
+    split = write_split(params["count"], params["split"], params["seed"], args.out)
+    logging.info("split: %s", {name: len(split[name]) for name in ("train", "validation", "test")})
+
+
+def cmd_dataset_manifest(args, params):
+    from .dataset.manifest import write_manifest
+
+    manifest = write_manifest(args.shards, args.split, args.out, params)
+    logging.info("manifest: %d cubes in %d shards", manifest["count"], len(manifest["shards"]))
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m workflow_lib", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -100,6 +130,24 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--image", nargs="+", required=True, help="NAME=FITS_PATH")
     s.add_argument("--csv", required=True)
     s.add_argument("--md", required=True)
+
+    s = command("coverage", cmd_coverage, "uv coverage and primary beam of the dataset's observation setup")
+    s.add_argument("--out", required=True)
+    s.add_argument("--casa-log")
+
+    s = command("dataset-shard", cmd_dataset_shard, "simulate the cubes of one HDF5 shard")
+    s.add_argument("--shard", type=int, required=True)
+    s.add_argument("--coverage", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--casa-log")
+
+    s = command("dataset-split", cmd_dataset_split, "deterministic train/validation/test split")
+    s.add_argument("--out", required=True)
+
+    s = command("dataset-manifest", cmd_dataset_manifest, "verify shards and write the manifest")
+    s.add_argument("--shards", nargs="+", required=True)
+    s.add_argument("--split", required=True)
+    s.add_argument("--out", required=True)
     return p
 
 

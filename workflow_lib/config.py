@@ -64,6 +64,33 @@ def _check_grid(key: str, npix: int, cell_arcsec: float, freq_hz: float, baselin
                           f"5 x lambda/B_max = {5 * resolution:.3g} arcsec")
 
 
+def _check_cube_spec(key: str, cubes: dict, baseline: float) -> None:
+    """Cube grid, lines and source placement that can work (``cubes`` and ``dataset``)."""
+    _check_grid(key, cubes["npix"], cubes["cell_arcsec"], cubes["centre_freq_ghz"] * 1e9, baseline)
+    for name in ("n_sources", "fwhm_arcsec", "axis_ratio", "line_fwhm_chan", "line_flux_mjy", "continuum_to_line",
+                 "spectral_index"):
+        _check_range(f"{key}.{name}", cubes[name])
+    if cubes["axis_ratio"][1] > 1:
+        raise ConfigError(f"{key}.axis_ratio: minor/major axis ratios must not exceed 1")
+    if cubes["nchan"] <= 2 * cubes["line_fwhm_chan"][1] + 1:
+        raise ConfigError(f"{key}.nchan={cubes['nchan']} cannot hold a line of line_fwhm_chan up to "
+                          f"{cubes['line_fwhm_chan'][1]} channels with a FWHM of band on each side")
+    bandwidth_ghz = cubes["nchan"] * cubes["channel_width_mhz"] / 1e3
+    if bandwidth_ghz >= cubes["centre_freq_ghz"]:
+        raise ConfigError(f"{key}.nchan x {key}.channel_width_mhz = {bandwidth_ghz} GHz exceeds the centre frequency")
+    usable = cubes["npix"] * cubes["cell_arcsec"] - 2 * cubes["edge_margin_arcsec"]
+    if usable <= 0:
+        raise ConfigError(f"{key}.edge_margin_arcsec leaves no room for sources")
+    if cubes["n_sources"][1] > 1 and cubes["min_separation_arcsec"] > usable / np.sqrt(2):
+        raise ConfigError(f"{key}.min_separation_arcsec={cubes['min_separation_arcsec']}: no position inside "
+                          f"{key}.edge_margin_arcsec is that far from the central source")
+    # disks of radius min_sep/2 around each source must fit in the usable square (loose packing bound)
+    packing = cubes["n_sources"][1] * np.pi * (cubes["min_separation_arcsec"] / 2) ** 2
+    if packing > 0.5 * (usable + cubes["min_separation_arcsec"]) ** 2:
+        raise ConfigError(f"{key}.min_separation_arcsec={cubes['min_separation_arcsec']}: "
+                          f"{cubes['n_sources'][1]} sources cannot be placed that far apart in the field")
+
+
 def check(config: dict) -> None:
     """Consistency checks beyond the schema; raises :class:`ConfigError` naming the key."""
     obs = config["observation"]
@@ -92,28 +119,16 @@ def check(config: dict) -> None:
             raise ConfigError(f"{key}.offset_arcsec={comp['offset_arcsec']} lies outside the "
                               f"{2 * half:.3g} arcsec image")
 
-    cubes = config["cubes"]
-    if cubes["count"] > 0:
-        _check_grid("cubes", cubes["npix"], cubes["cell_arcsec"], cubes["centre_freq_ghz"] * 1e9, baseline)
-    for key in ("n_sources", "fwhm_arcsec", "axis_ratio", "line_fwhm_chan", "line_flux_mjy", "continuum_to_line",
-                "spectral_index"):
-        _check_range(f"cubes.{key}", cubes[key])
-    if cubes["axis_ratio"][1] > 1:
-        raise ConfigError("cubes.axis_ratio: minor/major axis ratios must not exceed 1")
-    if cubes["nchan"] <= 2 * cubes["line_fwhm_chan"][1] + 1:
-        raise ConfigError(f"cubes.nchan={cubes['nchan']} cannot hold a line of line_fwhm_chan up to "
-                          f"{cubes['line_fwhm_chan'][1]} channels with a FWHM of band on each side")
-    bandwidth_ghz = cubes["nchan"] * cubes["channel_width_mhz"] / 1e3
-    if bandwidth_ghz >= cubes["centre_freq_ghz"]:
-        raise ConfigError(f"cubes.nchan x cubes.channel_width_mhz = {bandwidth_ghz} GHz exceeds the centre frequency")
-    usable = cubes["npix"] * cubes["cell_arcsec"] - 2 * cubes["edge_margin_arcsec"]
-    if usable <= 0:
-        raise ConfigError("cubes.edge_margin_arcsec leaves no room for sources")
-    # disks of radius min_sep/2 around each source must fit in the usable square (loose packing bound)
-    packing = cubes["n_sources"][1] * np.pi * (cubes["min_separation_arcsec"] / 2) ** 2
-    if packing > 0.5 * (usable + cubes["min_separation_arcsec"]) ** 2:
-        raise ConfigError(f"cubes.min_separation_arcsec={cubes['min_separation_arcsec']}: "
-                          f"{cubes['n_sources'][1]} sources cannot be placed that far apart in the field")
+    if config["cubes"]["count"] > 0:
+        _check_cube_spec("cubes", config["cubes"], baseline)
+    dataset = config["dataset"]
+    _check_cube_spec("dataset", dataset, baseline)
+    fractions = dataset["split"]
+    if abs(sum(fractions.values()) - 1.0) > 1e-9:
+        raise ConfigError(f"dataset.split: fractions {fractions} must add up to 1")
+    for name, fraction in fractions.items():
+        if round(fraction * dataset["count"]) < 1:
+            raise ConfigError(f"dataset.split.{name}={fraction} leaves no cube of dataset.count={dataset['count']}")
 
     methods = config["imaging"]["methods"]
     for target in ("continuum", "cubes"):

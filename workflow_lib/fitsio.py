@@ -83,6 +83,14 @@ class Grid:
         h["TELESCOP"] = "ALMA"
         return h
 
+    def matches(self, other: "Grid") -> bool:
+        """Same pixels and channels (floats compared to a part in 1e9, as after a FITS round trip)."""
+        ints = (self.nx, self.ny, self.nchan) == (other.nx, other.ny, other.nchan)
+        floats = np.allclose([self.cell_arcsec, self.ra_deg, self.dec_deg, self.freq0_hz, self.dfreq_hz],
+                             [other.cell_arcsec, other.ra_deg, other.dec_deg, other.freq0_hz, other.dfreq_hz],
+                             rtol=1e-9, atol=0)
+        return ints and floats
+
     def celestial_wcs(self) -> WCS:
         return wcs_of(self.header("Jy/pixel")).celestial
 

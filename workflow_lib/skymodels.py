@@ -184,9 +184,16 @@ def source_table(sources: list[LineSource], grid: fitsio.Grid) -> Table:
     freqs = grid.freq0_hz + grid.dfreq_hz * np.asarray(table["line_centre_chan"])
     table["line_centre_ghz"] = freqs / 1e9 * u.GHz
     table["line_fwhm_mhz"] = np.asarray(table["line_fwhm_chan"]) * abs(grid.dfreq_hz) / 1e6 * u.MHz
+    # Gaussian line integral: peak x FWHM x sqrt(pi / (4 ln 2))
+    table["line_integrated_flux_jy_mhz"] = (np.asarray(table["line_flux_jy"]) * np.asarray(table["line_fwhm_mhz"])
+                                            * np.sqrt(np.pi / (4 * np.log(2)))) * u.Jy * u.MHz
+    ref = float(grid.freqs_hz.mean())
+    # flux density at the line centre: line peak on top of the continuum
+    table["peak_flux_jy"] = (np.asarray(table["line_flux_jy"]) + np.asarray(table["continuum_flux_jy"])
+                             * (freqs / ref) ** np.asarray(table["spectral_index"])) * u.Jy
     for name in ("line_flux_jy", "continuum_flux_jy"):
         table[name].unit = u.Jy
-    table.meta["ref_freq_hz"] = float(grid.freqs_hz.mean())
+    table.meta["ref_freq_hz"] = ref
     return table
 
 

@@ -1,0 +1,127 @@
+"""Dataset shards: content, bit-identical rebuilds, corrupt-shard detection, split, PyTorch access."""
+
+import json
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from workflow_lib import skymodels
+from workflow_lib.dataset.manifest import split_indices, verify_shard, write_manifest, write_split
+from workflow_lib.dataset.shards import build_shard, sha256
+from workflow_lib.dataset.torch_dataset import CubeDataset
+from workflow_lib.simulate.coverage import make_coverage
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    from workflow_lib import config
+    from conftest import TINY
+
+    cfg = config.load(TINY)
+    spec, obs, seed = cfg["dataset"], cfg["observation"], cfg["seed"]
+    tmp = tmp_path_factory.mktemp("dataset")
+    make_coverage(skymodels.cube_grid(spec, obs), obs, str(tmp / "coverage.h5"))
+    shards = [str(tmp / f"shard_{k:04d}.h5") for k in range(2)]
+    for k, path in enumerate(shards):
+        build_shard(spec, obs, seed, str(tmp / "coverage.h5"), k, path, params={"seed": seed})
+    write_split(spec["count"], spec["split"], seed, str(tmp / "split.json"))
+    write_manifest(shards, str(tmp / "split.json"), str(tmp / "manifest.json"), {"seed": seed})
+    return {"tmp": tmp, "cfg": cfg, "shards": shards}
+
+
+def test_shard_content_is_physical(built):
+    spec = built["cfg"]["dataset"]
+    with h5py.File(built["shards"][0], "r") as h5:
+        assert h5["dirty"].shape == (4, spec["nchan"], 32, 32)
+        assert list(h5["index"][...]) == [0, 1, 2, 3]
+        sources = h5["sources"][...]
+        for j in range(4):
+            cube_sources = sources[sources["cube"] == j]
+            assert spec["n_sources"][0] <= len(cube_sources) <= spec["n_sources"][1]
+            # the model holds exactly the catalogue's flux
+            grid = skymodels.cube_grid(spec, built["cfg"]["observation"])
+            flux = sum(skymodels.LineSource(**{n: float(r[n]) for n in skymodels.LineSource.__dataclass_fields__})
+                       .spectrum(grid.freqs_hz, grid.freqs_hz.mean()).sum() for r in cube_sources)
+            assert h5["model"][j].sum() == pytest.approx(flux, rel=1e-3)
+            np.testing.assert_allclose(h5["model_integrated"][j], h5["model"][j].sum(axis=0), rtol=1e-4, atol=1e-9)
+        # SNR = noise-free dirty peak of the source alone / the cube's noise RMS
+        rms = h5["noise_rms"][...]
+        np.testing.assert_allclose(sources["snr"] * rms[sources["cube"]], sources["peak_jy_beam"], rtol=1e-5)
+        # a bright source appears in the dirty cube at its catalogue position and line channel
+        brightest = sources[np.argmax(sources["snr"])]
+        j, c = int(brightest["cube"]), int(round(brightest["line_centre_chan"]))
+        image = h5["dirty"][j, c]
+        y, x = np.unravel_index(np.argmax(image), image.shape)
+        assert abs(x - brightest["x_pix"]) <= 2 and abs(y - brightest["y_pix"]) <= 2
+        assert h5["psf"][0].max() == pytest.approx(1.0, abs=1e-5)
+        assert json.loads(h5.attrs["units"])["dirty"] == "Jy/beam"
+
+
+def test_shards_are_bit_identical_when_rebuilt(built, tmp_path):
+    cfg = built["cfg"]
+    again = tmp_path / "shard_0001.h5"
+    build_shard(cfg["dataset"], cfg["observation"], cfg["seed"], str(built["tmp"] / "coverage.h5"), 1, str(again),
+                params={"seed": cfg["seed"]})
+    assert sha256(again) == sha256(built["shards"][1])
+
+
+def test_split_is_deterministic_and_complete():
+    fractions = {"train": 0.6, "validation": 0.2, "test": 0.2}
+    split = split_indices(50, fractions, seed=3)
+    assert [len(split[k]) for k in ("train", "validation", "test")] == [30, 10, 10]
+    assert sorted(sum(split.values(), [])) == list(range(50))
+    assert split == split_indices(50, fractions, seed=3)
+    assert split != split_indices(50, fractions, seed=4)
+
+
+def test_manifest_records_checksums_and_split(built):
+    manifest = json.loads((built["tmp"] / "manifest.json").read_text())
+    assert manifest["count"] == 6 and [s["count"] for s in manifest["shards"]] == [4, 2]
+    assert manifest["shards"][0]["sha256"] == sha256(built["shards"][0])
+    assert sorted(sum(manifest["split"].values(), [])) == list(range(6))
+
+
+def test_corrupt_shard_is_named_and_removed(built, tmp_path):
+    bad = tmp_path / "shard_0000.h5"
+    shutil.copy(built["shards"][0], bad)
+    shutil.copy(built["shards"][0] + ".sha256", str(bad) + ".sha256")
+    with open(bad, "r+b") as fh:
+        fh.truncate(bad.stat().st_size // 2)
+    with pytest.raises(ValueError, match="shard_0000.h5: checksum mismatch"):
+        verify_shard(bad)
+    assert not bad.exists()  # so that the next run rebuilds exactly this shard
+
+
+def test_torch_dataset_reads_lazily(built):
+    data = CubeDataset(built["tmp"] / "manifest.json", "train", fields=("dirty", "model_integrated"))
+    assert len(data) == 4  # 60% of 6 cubes, rounded
+    item = data[0]
+    assert item["dirty"].shape == (16, 32, 32) and item["dirty"].dtype == torch.float32
+    with h5py.File(built["shards"][0], "r") as h5:
+        where = list(h5["index"][...])
+        if item["index"] in where:
+            np.testing.assert_array_equal(item["dirty"].numpy(), h5["dirty"][where.index(item["index"])])
+    assert set(data.sources(item["index"])["cube"]) == {item["index"]}
+    loader = torch.utils.data.DataLoader(data, batch_size=2, num_workers=2)
+    batches = list(loader)
+    assert sum(len(b["index"]) for b in batches) == 4
+    assert data.grid().nchan == 16 and data.shared("pb").shape == (16, 32, 32)
+    with pytest.raises(ValueError, match="no split 'training'"):
+        CubeDataset(built["tmp"] / "manifest.json", "training")
+
+
+def test_casa_backend_agrees_with_ducc(built, tmp_path):
+    cfg = built["cfg"]
+    spec = {**cfg["dataset"], "count": 1, "shard_size": 1, "noise": {"rms_jy_per_beam": 0.0}}
+    cubes = {}
+    for backend in ("ducc", "casa"):
+        path = tmp_path / f"{backend}.h5"
+        build_shard({**spec, "backend": backend}, cfg["observation"], cfg["seed"], str(built["tmp"] / "coverage.h5"),
+                    0, str(path))
+        with h5py.File(path, "r") as h5:
+            cubes[backend] = h5["dirty"][0]
+    peak = np.abs(cubes["casa"]).max()
+    assert np.sqrt(np.mean((cubes["ducc"] - cubes["casa"]) ** 2, axis=(1, 2))).max() < 0.01 * peak
