@@ -6,8 +6,8 @@ import pytest
 from workflow_lib import fitsio, seeds, skymodels
 from workflow_lib.imaging import tclean_to_fits
 from workflow_lib.simulate.casa_backend import simobserve
-from workflow_lib.simulate.coverage import Coverage, make_coverage
-from workflow_lib.simulate.ducc_backend import ChannelImager, simulate_cube
+from workflow_lib.simulate.coverage import Coverage, make_coverage, write_visibilities
+from workflow_lib.simulate.ducc_backend import ChannelImager, cube_visibilities, simulate_cube
 from workflow_lib.simulate.gridding import dirty_image
 
 NCHAN = 12
@@ -26,7 +26,8 @@ def setup(tmp_path_factory):
     # make the faint sources visible so that every channel has structure
     skymodels.write_skymodel(cube, table, grid, spec, tmp / "sky.fits", tmp / "truth.ecsv")
     simobserve(str(tmp / "sky.fits"), str(tmp / "casa.ms"), cfg["observation"], str(tmp / "casa.log"))
-    coverage = make_coverage(grid, cfg["observation"], str(tmp / "coverage.h5"), str(tmp / "casa.log"))
+    coverage = make_coverage(grid, cfg["observation"], str(tmp / "coverage.h5"), str(tmp / "casa.log"),
+                             template_ms=str(tmp / "template.ms"))
     return {"tmp": tmp, "cube": cube, "grid": grid, "coverage": coverage}
 
 
@@ -100,3 +101,18 @@ def test_noise_level_and_snr(setup):
     assert (noisy - clean).std() == pytest.approx(clean.max() / 10.0, rel=0.05)
     again, _ = simulate_cube(imager, setup["cube"], {"snr": 10.0}, seeds.rng(1))
     np.testing.assert_array_equal(noisy, again)
+
+
+def test_visibilities_written_to_ms_reproduce_the_noisy_dirty_cube(setup):
+    """tclean of the exported visibilities gives the ducc dirty cube, noise draw included."""
+    imager = ChannelImager(setup["coverage"])
+    dirty, record = simulate_cube(imager, setup["cube"], {"rms_jy_per_beam": 5e-4}, seeds.rng(7, "noise"))
+    vis = cube_visibilities(imager, setup["cube"], record["target_rms_jy_per_beam"], seeds.rng(7, "noise"))
+    ms = setup["tmp"] / "exported.ms"
+    write_visibilities(str(setup["tmp"] / "template.ms"), str(ms), vis, record["sigma_per_visibility_jy"])
+    out = setup["tmp"] / "exported.fits"
+    tclean_to_fits(str(ms), str(setup["tmp"] / "sky.fits"), {"image": str(out)}, None, 0, 0.0)
+    casa = fitsio.read_cube(out)[0]
+    assert relative_rms_per_channel(dirty, casa).max() < 0.01
+    assert (dirty - simulate_cube(imager, setup["cube"], {"rms_jy_per_beam": 0.0}, seeds.rng(0))[0]).std() == \
+        pytest.approx(5e-4, rel=0.1)

@@ -59,18 +59,56 @@ class Coverage:
             raise ValueError(f"{path}: not a valid uv coverage file ({exc})") from exc
 
 
-def read_uvw(ms: str) -> np.ndarray:
-    """uvw (m) of the rows whose parallel hands are unflagged in every channel."""
+def usable_rows(ms: str) -> np.ndarray:
+    """Boolean mask of the rows whose parallel hands are unflagged in every channel."""
     with msio.table(ms) as tb:
-        uvw = tb.getcol("UVW").T
         flagged = tb.getcol("FLAG")[[0, -1]].any(axis=(0, 1)) | tb.getcol("FLAG_ROW")
     if flagged.all():
         raise ValueError(f"{ms}: all rows are flagged")
-    return np.ascontiguousarray(uvw[~flagged])
+    return ~flagged
 
 
-def make_coverage(grid: Grid, observation: dict, out_h5: str, casa_log: str | None = None, params=None) -> Coverage:
-    """Simulate an empty sky with CASA on ``grid`` and keep uvw, frequencies and primary beam."""
+def read_uvw(ms: str) -> np.ndarray:
+    """uvw (m) of the usable rows."""
+    with msio.table(ms) as tb:
+        uvw = tb.getcol("UVW").T
+    return np.ascontiguousarray(uvw[usable_rows(ms)])
+
+
+def write_visibilities(template_ms: str, out_ms: str, vis: np.ndarray, sigma: float) -> None:
+    """A copy of ``template_ms`` whose DATA holds the Stokes I ``vis`` ``(nrow_usable, nchan)`` on both hands.
+
+    Rows that the coverage left out are flagged; SIGMA/WEIGHT describe the
+    noise of each hand (sigma * sqrt(2)), so (XX + YY) / 2 has ``sigma``.
+    """
+    msio.require_ms(template_ms)
+    shutil.rmtree(out_ms, ignore_errors=True)
+    shutil.copytree(template_ms, out_ms)
+    rows = usable_rows(out_ms)
+    try:
+        with msio.table(out_ms, writable=True) as tb:
+            shape = tb.getcol("FLAG", startrow=0, nrow=1).shape
+            data = np.zeros((shape[0], vis.shape[1], rows.size), dtype=np.complex64)
+            data[:, :, rows] = vis.T[None]
+            flags = np.ones((shape[0], vis.shape[1], rows.size), dtype=bool)
+            flags[:, :, rows] = False
+            tb.putcol("DATA", data)
+            tb.putcol("FLAG", flags)
+            sigma_hand = sigma * np.sqrt(2) if sigma > 0 else 1.0
+            tb.putcol("SIGMA", np.full((shape[0], rows.size), sigma_hand, dtype=np.float32))
+            tb.putcol("WEIGHT", np.full((shape[0], rows.size), sigma_hand ** -2, dtype=np.float32))
+    except BaseException:
+        shutil.rmtree(out_ms, ignore_errors=True)
+        raise
+
+
+def make_coverage(grid: Grid, observation: dict, out_h5: str, casa_log: str | None = None, params=None,
+                  template_ms: str | None = None) -> Coverage:
+    """Simulate an empty sky with CASA on ``grid`` and keep uvw, frequencies and primary beam.
+
+    ``template_ms`` (optional) keeps the empty measurement set, without its
+    model and corrected columns, for :func:`write_visibilities`.
+    """
     check_epoch(observation["ref_date"])
     out = Path(out_h5).resolve()
     scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -86,6 +124,11 @@ def make_coverage(grid: Grid, observation: dict, out_h5: str, casa_log: str | No
         if not np.allclose(coverage.freqs_hz, grid.freqs_hz, rtol=0, atol=1.0):
             raise RuntimeError(f"simobserve wrote channels {coverage.freqs_hz[:3]}... instead of {grid.freqs_hz[:3]}...")
         coverage.save(out, params)
+        if template_ms is not None:
+            with msio.table(ms, writable=True) as tb:
+                tb.removecols([c for c in ("MODEL_DATA", "CORRECTED_DATA") if c in tb.colnames()])
+            shutil.rmtree(template_ms, ignore_errors=True)
+            shutil.move(ms, template_ms)
         return coverage
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -121,6 +121,15 @@ class ChannelImager:
         return full[ny:, nx:]
 
 
+def _noise_sigma(imager: ChannelImager, rms: float) -> float:
+    """Per-visibility sigma (real and imaginary part) giving ``rms`` in the natural-weighted dirty image."""
+    return rms * np.sqrt(imager.nrow)
+
+
+def _unit_noise(imager: ChannelImager, rng: np.random.Generator) -> np.ndarray:
+    return rng.standard_normal(2 * imager.nrow, dtype=np.float32).view(np.complex64)
+
+
 def simulate_cube(imager: ChannelImager, sky: np.ndarray, noise: dict, rng: np.random.Generator
                   ) -> tuple[np.ndarray, dict]:
     """Dirty cube (Jy/beam) of a sky cube (Jy/pixel, not attenuated) with thermal noise.
@@ -141,10 +150,26 @@ def simulate_cube(imager: ChannelImager, sky: np.ndarray, noise: dict, rng: np.r
         if peak <= 0:
             raise ValueError("the noise-free dirty cube has no positive peak; an SNR cannot define the noise")
         rms = peak / float(noise["snr"])
-    sigma = rms * np.sqrt(imager.nrow)
+    sigma = _noise_sigma(imager, rms)
     if sigma > 0:
         for c in range(nchan):
-            noise_vis = rng.standard_normal(2 * imager.nrow, dtype=np.float32).view(np.complex64)
-            dirty[c] += sigma * imager.dirty(noise_vis, c)
+            dirty[c] += sigma * imager.dirty(_unit_noise(imager, rng), c)
     return dirty, {"target_rms_jy_per_beam": rms, "noise_free_peak_jy_per_beam": peak,
                    "sigma_per_visibility_jy": sigma, "rows_per_channel": imager.nrow}
+
+
+def cube_visibilities(imager: ChannelImager, sky: np.ndarray, rms: float, rng: np.random.Generator) -> np.ndarray:
+    """Stokes I visibilities ``(nrow, nchan)`` behind :func:`simulate_cube`'s dirty cube.
+
+    With the same ``rng`` state and the RMS that :func:`simulate_cube`
+    recorded, the noise is the very same draw, so imaging these visibilities
+    (e.g. with tclean) reproduces the dataset's dirty cube.
+    """
+    apparent = sky * imager.coverage.pb
+    sigma = _noise_sigma(imager, rms)
+    vis = np.empty((imager.nrow, sky.shape[0]), dtype=np.complex64)
+    for c in range(sky.shape[0]):
+        vis[:, c] = imager.predict(apparent[c], c)
+        if sigma > 0:
+            vis[:, c] += sigma * _unit_noise(imager, rng)
+    return vis
