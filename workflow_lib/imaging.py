@@ -1,8 +1,9 @@
 """tCLEAN reference images, exported to FITS with beam keywords and provenance.
 
 One call makes one image (dirty or a deconvolution method) of one measurement
-set. CASA image directories are written to a scratch directory and deleted
-after export; only the FITS products are kept. Cubes use a common restoring
+set. CASA image directories (and casacore's TempLattice scratch images, which
+go to the cwd) are written to a scratch directory and deleted after export;
+only the FITS products are kept. Cubes use a common restoring
 beam so that BMAJ/BMIN/BPA describe every channel.
 """
 
@@ -14,7 +15,7 @@ from pathlib import Path
 from astropy.io import fits
 
 from . import provenance
-from .casa import casa
+from .casa import casa, working_directory
 from .fitsio import Grid
 from .msio import require_ms
 
@@ -68,7 +69,8 @@ def tclean_to_fits(ms: str, skymodel_fits: str, out_fits: dict[str, str], method
     tasks = casa(casa_log).tasks
     imagename = str(scratch / "img")
     try:
-        tasks.tclean(vis=str(Path(ms).resolve()), imagename=imagename, **args)
+        with working_directory(scratch):  # casacore puts TempLattice* scratch images into the cwd
+            tasks.tclean(vis=str(Path(ms).resolve()), imagename=imagename, **args)
         for suffix, path in out_fits.items():
             source = f"{imagename}.{suffix}"
             if not Path(source).is_dir():
