@@ -21,6 +21,26 @@ rule dataset_coverage:
         "python -m workflow_lib coverage --params {params.p:q} --out {output} --casa-log {log.casa} > {log.main} 2>&1"
 
 
+rule dataset_template_ms:
+    output:
+        temp(directory(f"{R}/dataset/template.ms")),
+    params:
+        p=params_json(dataset=config["dataset"], observation=config["observation"]),
+    log:
+        main=f"{LOGS}/dataset_template_ms.log",
+        casa=f"{LOGS}/dataset_template_ms.casa.log",
+    benchmark:
+        f"{BENCH}/dataset_template_ms.tsv"
+    conda:
+        "../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "python -m workflow_lib template-ms --params {params.p:q} --out {output} --casa-log {log.casa} > {log.main} 2>&1"
+
+
 rule dataset_shard:
     input:
         coverage=f"{R}/dataset/coverage.h5",

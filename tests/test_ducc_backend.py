@@ -6,7 +6,7 @@ import pytest
 from workflow_lib import fitsio, seeds, skymodels
 from workflow_lib.imaging import tclean_to_fits
 from workflow_lib.simulate.casa_backend import simobserve
-from workflow_lib.simulate.coverage import Coverage, make_coverage, write_visibilities
+from workflow_lib.simulate.coverage import Coverage, make_coverage, simulate_empty_sky, write_visibilities
 from workflow_lib.simulate.ducc_backend import ChannelImager, cube_visibilities, simulate_cube
 from workflow_lib.simulate.gridding import dirty_image
 
@@ -26,8 +26,8 @@ def setup(tmp_path_factory):
     # make the faint sources visible so that every channel has structure
     skymodels.write_skymodel(cube, table, grid, spec, tmp / "sky.fits", tmp / "truth.ecsv")
     simobserve(str(tmp / "sky.fits"), str(tmp / "casa.ms"), cfg["observation"], str(tmp / "casa.log"))
-    coverage = make_coverage(grid, cfg["observation"], str(tmp / "coverage.h5"), str(tmp / "casa.log"),
-                             template_ms=str(tmp / "template.ms"))
+    coverage = make_coverage(grid, cfg["observation"], str(tmp / "coverage.h5"), str(tmp / "casa.log"))
+    simulate_empty_sky(grid, cfg["observation"], str(tmp / "template.ms"), str(tmp / "casa.log"))
     return {"tmp": tmp, "cube": cube, "grid": grid, "coverage": coverage}
 
 

@@ -71,6 +71,14 @@ def cmd_coverage(args, params):
                   args.casa_log, params=params)
 
 
+def cmd_template_ms(args, params):
+    from .simulate.coverage import simulate_empty_sky
+    from .skymodels import cube_grid
+
+    simulate_empty_sky(cube_grid(params["dataset"], params["observation"]), params["observation"], args.out,
+                       args.casa_log)
+
+
 def cmd_dataset_shard(args, params):
     from .dataset.shards import build_shard
 
@@ -132,6 +140,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--md", required=True)
 
     s = command("coverage", cmd_coverage, "uv coverage and primary beam of the dataset's observation setup")
+    s.add_argument("--out", required=True)
+    s.add_argument("--casa-log")
+
+    s = command("template-ms", cmd_template_ms, "empty measurement set of the dataset's observation setup")
     s.add_argument("--out", required=True)
     s.add_argument("--casa-log")
 

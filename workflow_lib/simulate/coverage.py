@@ -102,21 +102,34 @@ def write_visibilities(template_ms: str, out_ms: str, vis: np.ndarray, sigma: fl
         raise
 
 
-def make_coverage(grid: Grid, observation: dict, out_h5: str, casa_log: str | None = None, params=None,
-                  template_ms: str | None = None) -> Coverage:
-    """Simulate an empty sky with CASA on ``grid`` and keep uvw, frequencies and primary beam.
-
-    ``template_ms`` (optional) keeps the empty measurement set, without its
-    model and corrected columns, for :func:`write_visibilities`.
-    """
+def simulate_empty_sky(grid: Grid, observation: dict, ms_out: str, casa_log: str | None = None) -> None:
+    """simobserve of an all-zero sky on ``grid``: the setup's uvw, channels and a template for
+    :func:`write_visibilities` (model and corrected columns removed)."""
     check_epoch(observation["ref_date"])
-    out = Path(out_h5).resolve()
+    out = Path(ms_out).resolve()
     scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         blank = scratch / "blank.fits"
         write_cube(blank, np.zeros((grid.nchan, grid.ny, grid.nx)), grid.header("Jy/pixel"))
+        simobserve(str(blank), str(out), observation, casa_log)
+        with msio.table(out, writable=True) as tb:
+            tb.removecols([c for c in ("MODEL_DATA", "CORRECTED_DATA") if c in tb.colnames()])
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def make_coverage(grid: Grid, observation: dict, out_h5: str, casa_log: str | None = None, params=None) -> Coverage:
+    """Simulate an empty sky with CASA on ``grid`` and keep uvw, frequencies and primary beam."""
+    out = Path(out_h5).resolve()
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
         ms = str(scratch / "coverage.ms")
-        simobserve(str(blank), ms, observation, casa_log)
+        simulate_empty_sky(grid, observation, ms, casa_log)
+        blank = scratch / "blank.fits"
+        write_cube(blank, np.zeros((grid.nchan, grid.ny, grid.nx)), grid.header("Jy/pixel"))
         pb_fits = str(scratch / "pb.fits")
         tclean_to_fits(ms, str(blank), {"pb": pb_fits}, None, 0, 0.0, casa_log)
         pb, _ = read_cube(pb_fits)
@@ -124,11 +137,6 @@ def make_coverage(grid: Grid, observation: dict, out_h5: str, casa_log: str | No
         if not np.allclose(coverage.freqs_hz, grid.freqs_hz, rtol=0, atol=1.0):
             raise RuntimeError(f"simobserve wrote channels {coverage.freqs_hz[:3]}... instead of {grid.freqs_hz[:3]}...")
         coverage.save(out, params)
-        if template_ms is not None:
-            with msio.table(ms, writable=True) as tb:
-                tb.removecols([c for c in ("MODEL_DATA", "CORRECTED_DATA") if c in tb.colnames()])
-            shutil.rmtree(template_ms, ignore_errors=True)
-            shutil.move(ms, template_ms)
         return coverage
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
