@@ -19,6 +19,7 @@ $(VENV)/.installed: pyproject.toml
 
 demo: install
 	snakemake --cores $(CORES)
+	snakemake --report report.html
 
 lint: install
 	snakemake --lint

@@ -8,12 +8,16 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/skymodels.smk"
 include: "rules/simulate.smk"
 include: "rules/imaging.smk"
 include: "rules/tables.smk"
 include: "rules/dataset.smk"
+include: "rules/report.smk"
 
 
 rule all:

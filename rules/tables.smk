@@ -10,7 +10,11 @@ rule continuum_peak_table:
             method=config["imaging"]["continuum"]["methods"],
         ),
     output:
-        csv=f"{R}/tables/continuum_peak_flux.csv",
+        csv=report(
+            f"{R}/tables/continuum_peak_flux.csv",
+            caption="../report/continuum_peak_flux.rst",
+            category="Continuum field",
+        ),
         md=f"{R}/tables/continuum_peak_flux.md",
     params:
         images=lambda w, input: " ".join(

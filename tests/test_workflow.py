@@ -69,6 +69,17 @@ def test_dataset_is_built_and_split(run):
     assert (run / "benchmarks" / "dataset_shard" / "0001.tsv").is_file()
 
 
+def test_figures_tables_and_report(run):
+    bench = Table.read(run / "tables" / "benchmarks.csv")
+    assert {"simulate_casa", "tclean_dirty", "dataset_shard"} <= set(bench["rule"])
+    assert (bench["total_s"] > 0).all()
+    assert (run / "figures" / "continuum_tclean.pdf").stat().st_size > 1000
+    result = run_snakemake(run.parent.parent, "--report", "report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (run.parent.parent / "report.html").read_text()
+    assert "continuum_tclean.png" in html and "Table 2 layout" in html
+
+
 def test_second_run_has_nothing_to_do(run):
     result = run_snakemake(run.parent.parent, "-n")
     assert result.returncode == 0

@@ -63,6 +63,30 @@ def cmd_peak_table(args, params):
     write_table(table, args.csv, args.md, "Continuum field: peak flux per component (mJy/beam)", params=params)
 
 
+def cmd_continuum_figure(args, params):
+    from .figures import continuum_comparison
+
+    continuum_comparison(args.skymodel, _pairs(args.image), args.png, args.pdf)
+
+
+def cmd_benchmark_table(args, params):
+    from .tables import benchmark_summary, write_table
+
+    table = benchmark_summary(args.benchmarks)
+    table.meta["note"] = "wall seconds and peak resident memory of every job, from the rules' benchmark files"
+    write_table(table, args.csv, args.md, "Wall time and memory per rule", params=params)
+
+
+def cmd_effective_config(args, params):
+    import yaml
+
+    from .provenance import params_hash
+
+    text = yaml.safe_dump(params, sort_keys=False)
+    with open(args.out, "w") as fh:
+        fh.write(f"# validated configuration, defaults filled in; hash {params_hash(params)}\n{text}")
+
+
 def cmd_coverage(args, params):
     from .simulate.coverage import make_coverage
     from .skymodels import cube_grid
@@ -138,6 +162,20 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--image", nargs="+", required=True, help="NAME=FITS_PATH")
     s.add_argument("--csv", required=True)
     s.add_argument("--md", required=True)
+
+    s = command("continuum-figure", cmd_continuum_figure, "sky model next to the continuum images")
+    s.add_argument("--skymodel", required=True)
+    s.add_argument("--image", nargs="+", required=True, help="TITLE=FITS_PATH")
+    s.add_argument("--png", required=True)
+    s.add_argument("--pdf", required=True)
+
+    s = command("benchmark-table", cmd_benchmark_table, "per-rule wall time and memory from benchmark files")
+    s.add_argument("--benchmarks", required=True, help="benchmark directory")
+    s.add_argument("--csv", required=True)
+    s.add_argument("--md", required=True)
+
+    s = command("effective-config", cmd_effective_config, "the validated configuration with defaults, as YAML")
+    s.add_argument("--out", required=True)
 
     s = command("coverage", cmd_coverage, "uv coverage and primary beam of the dataset's observation setup")
     s.add_argument("--out", required=True)

@@ -67,10 +67,10 @@ def tclean_to_fits(ms: str, skymodel_fits: str, out_fits: dict[str, str], method
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     tasks = casa(casa_log).tasks
-    imagename = str(scratch / "img")
+    imagename, vis = str(scratch / "img"), str(Path(ms).resolve())
     try:
         with working_directory(scratch):  # casacore puts TempLattice* scratch images into the cwd
-            tasks.tclean(vis=str(Path(ms).resolve()), imagename=imagename, **args)
+            tasks.tclean(vis=vis, imagename=imagename, **args)
         for suffix, path in out_fits.items():
             source = f"{imagename}.{suffix}"
             if not Path(source).is_dir():

@@ -75,3 +75,20 @@ def write_table(table: Table, csv_path: str, md_path: str, title: str, params=No
     if notes:
         lines += ["", *notes]
     Path(md_path).write_text("\n".join(lines) + "\n")
+
+
+def benchmark_summary(bench_dir: str) -> Table:
+    """Wall time and peak memory per rule, from the ``benchmark:`` files under ``bench_dir``."""
+    root = Path(bench_dir)
+    per_rule: dict[str, list[tuple[float, float]]] = {}
+    for path in sorted(root.rglob("*.tsv")):
+        rule = path.relative_to(root).parts[0].removesuffix(".tsv")
+        rows = Table.read(path, format="ascii.tab")
+        per_rule.setdefault(rule, []).extend(zip(rows["s"], rows["max_rss"]))
+    table = Table(names=("rule", "jobs", "total_s", "mean_s", "max_s", "max_rss_mb"),
+                  dtype=(str, int, float, float, float, float))
+    for rule, runs in per_rule.items():
+        seconds = np.array([r[0] for r in runs], dtype=float)
+        rss = np.array([r[1] for r in runs], dtype=float)
+        table.add_row((rule, len(runs), seconds.sum(), seconds.mean(), seconds.max(), np.nanmax(rss)))
+    return table
