@@ -31,5 +31,5 @@ def run_snakemake(workdir, *args, configfile=TINY):
     """Run the workflow in ``workdir`` with this interpreter's environment first on PATH."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "-s", str(ROOT / "Snakefile"), "--directory",
-           str(workdir), "--configfile", str(configfile), *args]
+           str(workdir), f"--configfile={configfile}", *args]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)

@@ -84,3 +84,21 @@ def test_second_run_has_nothing_to_do(run):
     result = run_snakemake(run.parent.parent, "-n")
     assert result.returncode == 0
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_failed_rule_leaves_no_output(tmp_path):
+    """An observation date outside the leap-second table fails in simulate_casa, naming the key; nothing is left."""
+    import yaml
+
+    from conftest import raw_tiny
+
+    cfg = raw_tiny()
+    cfg["observation"]["ref_date"] = "2031/01/01"
+    path = tmp_path / "late.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    result = run_snakemake(tmp_path, "results/tiny/continuum/noise.json", configfile=path)
+    assert result.returncode != 0
+    log = (tmp_path / "results" / "tiny" / "logs" / "simulate_casa" / "continuum.log").read_text()
+    assert "observation.ref_date=2031/01/01" in log
+    assert not (tmp_path / "results" / "tiny" / "continuum" / "sim.ms").exists()
+    assert not (tmp_path / "results" / "tiny" / "continuum" / "noise.json").exists()
