@@ -72,8 +72,9 @@ def write_table(table: Table, csv_path: str, md_path: str, title: str, params=No
     lines = [f"# {title}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(fmt(row[c]) for c in cols) + " |" for row in table]
     notes = [f"- {k}: {v}" for k, v in table.meta.items() if k.startswith("beam_") or k == "note"]
-    if notes:
-        lines += ["", *notes]
+    versions = ", ".join(f"{k} {v}" for k, v in table.meta["versions"].items() if v != "not installed")
+    notes.append(f"- made by: {versions}; parameter hash {table.meta['params_hash']}")
+    lines += ["", *notes]
     Path(md_path).write_text("\n".join(lines) + "\n")
 
 
