@@ -1,0 +1,99 @@
+# Helpers of rules/resolve.smk: the runs of the config, their files and parameters.
+from pathlib import Path
+
+from workflow_lib.resolve import products as resolve_products
+from workflow_lib.resolve import settings as resolve_settings
+
+try:
+    resolve_settings.check(config)
+except wconfig.ConfigError as exc:
+    raise WorkflowError(f"invalid configuration: {exc}") from None
+
+RESOLVE = config["resolve"]
+# runs that download public data only take part when the config allows the network
+RESOLVE_RUNS = {
+    name: run
+    for name, run in RESOLVE["runs"].items()
+    if resolve_settings.source(run) != "url" or RESOLVE["network"]
+}
+RESOLVE_OFFLINE = sorted(set(RESOLVE["runs"]) - set(RESOLVE_RUNS))
+if RESOLVE_OFFLINE:
+    logger.info(
+        f"RESOLVE runs {', '.join(RESOLVE_OFFLINE)} skipped: they download public archive data "
+        "and resolve.network is false"
+    )
+RESOLVE_DATASETS = [n for n in RESOLVE["runs"] if n != resolve_settings.SIMULATED_RUN]
+RESOLVE_PRODUCTS = resolve_products.FILES
+
+
+wildcard_constraints:
+    run="|".join(RESOLVE["runs"]) or "(?!)",
+    dataset="|".join(RESOLVE_DATASETS) or "(?!)",
+
+
+def resolve_files(run, keys=RESOLVE_PRODUCTS):
+    return {k: f"{R}/{run}/resolve/{RESOLVE_PRODUCTS[k]}" for k in keys}
+
+
+def resolve_ms(wildcards):
+    if wildcards.run == resolve_settings.SIMULATED_RUN:
+        return f"{R}/continuum/sim.ms"
+    return f"resources/{wildcards.run}.ms"
+
+
+def local_ms(wildcards):
+    """A local measurement set named in the config, relative to the workflow directory; [] for downloads."""
+    data = RESOLVE["runs"][wildcards.dataset]["data"]
+    return str(Path(workflow.basedir) / data["path"]) if "path" in data else []
+
+
+def resolve_data_params(wildcards):
+    data = dict(RESOLVE["runs"][wildcards.dataset]["data"])
+    if "path" in data:
+        data["path"] = local_ms(wildcards)
+    return params_json(data=data, network=RESOLVE["network"])
+
+
+def resolve_mem_mb(wildcards):
+    """Memory in MB: visibilities are small next to the images, samples and FFT buffers of the model."""
+    npix = RESOLVE["runs"][wildcards.run]["image"]["npix"]
+    return int(3000 + 0.02 * npix**2)
+
+
+def resolve_runtime(wildcards):
+    """Minutes: generous, iterations times image size."""
+    run = RESOLVE["runs"][wildcards.run]
+    iterations = sum(p["iterations"] for p in run["inference"]["schedule"])
+    return int(30 + 5 * iterations * max(1, (run["image"]["npix"] / 128) ** 2))
+
+
+def tclean_selection(data):
+    """tclean's data selection matching RESOLVE's reader."""
+    selection = {"field": str(data["field"]), "datacolumn": data["column"].lower().replace("_data", "")}
+    if data["spws"] is not None:
+        selection["spw"] = ",".join(map(str, data["spws"]))
+    return selection
+
+
+def compare_images(run):
+    methods = RESOLVE["runs"][run]["compare"]["methods"]
+    return {m: f"{R}/{run}/images/{m}.image.pbcor.fits" for m in methods}
+
+
+def pairs(mapping):
+    return " ".join(f"{k}={v}" for k, v in mapping.items())
+
+
+def resolve_outputs():
+    out = []
+    for run in RESOLVE_RUNS:
+        out += list(resolve_files(run).values())
+        if run == resolve_settings.SIMULATED_RUN:
+            out += [f"{R}/tables/resolve_continuum_peak_flux.md", f"{R}/tables/resolve_calibration.md"]
+        else:
+            out.append(f"{R}/tables/resolve_{run}_flux.md")
+        out.append(f"{R}/figures/resolve_{run}.png")
+    return out
+
+
+PAPER_OUTPUTS.extend(resolve_outputs())

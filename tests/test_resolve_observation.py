@@ -1,0 +1,213 @@
+"""RESOLVE's MS reader on a tiny MS written here: Stokes I, weights, flags, selection, averaging, errors."""
+
+import logging
+import shutil
+
+import numpy as np
+import pytest
+
+from workflow_lib import msio
+from workflow_lib.casa import casa
+from workflow_lib.resolve import observation
+from workflow_lib.resolve.observation import C_LIGHT
+
+FREQS = {0: 230e9 + 100e6 * np.arange(4), 1: 232e9 + 100e6 * np.arange(4)}  # two windows of 4 channels
+ROWS_PER_WINDOW = 50  # 5 antennas (10 baselines) x 5 integrations
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """Two spectral windows (XX, YY) of field 'src' and a second field, written by CASA's simulator."""
+    path = tmp_path_factory.mktemp("ms") / "tiny.ms"
+    tools = casa(str(path.parent / "casa.log")).tools
+    sm, me = tools.simulator(), tools.measures()
+    rng = np.random.default_rng(3)
+    sm.open(str(path))
+    sm.setconfig(telescopename="ALMA", x=rng.uniform(-150, 150, 5).tolist(), y=rng.uniform(-150, 150, 5).tolist(),
+                 z=[0.0] * 5, dishdiameter=[12.0] * 5, mount=["alt-az"] * 5, antname=[f"A{i}" for i in range(5)],
+                 padname=[f"P{i}" for i in range(5)], coordsystem="local", referencelocation=me.observatory("ALMA"))
+    for spw, freqs in FREQS.items():
+        sm.setspwindow(spwname=f"spw{spw}", freq=f"{freqs[0]}Hz", deltafreq="100MHz", freqresolution="100MHz",
+                       nchannels=4, stokes="XX YY")
+    sm.setfeed(mode="perfect X Y")
+    sm.setfield(sourcename="src", sourcedirection=me.direction("J2000", "239.1746deg", "-35deg"))
+    sm.setfield(sourcename="other", sourcedirection=me.direction("J2000", "239.2deg", "-35deg"))
+    sm.setlimits(shadowlimit=0.0, elevationlimit="0deg")
+    sm.setauto(autocorrwt=0.0)
+    sm.settimes(integrationtime="60s", usehourangle=True, referencetime=me.epoch("utc", "2024/03/21"))
+    for source, spw, start in (("src", "spw0", 0), ("src", "spw1", 0), ("other", "spw0", 300)):
+        sm.observe(source, spw, starttime=f"{start}s", stoptime=f"{start + 300}s")
+    sm.close()
+    with msio.table(path, writable=True) as tb:
+        tb.removecols(["MODEL_DATA", "CORRECTED_DATA"])
+    return path
+
+
+@pytest.fixture
+def ms(template, tmp_path):
+    """A fresh copy with known XX = 2 + i, YY = 4 - i, WEIGHT (1, 3) and no flags."""
+    path = tmp_path / "tiny.ms"
+    shutil.copytree(template, path)
+    with msio.table(path, writable=True) as tb:
+        n = tb.nrows()
+        data = np.empty((2, 4, n), dtype=np.complex64)
+        data[0], data[1] = 2 + 1j, 4 - 1j
+        tb.putcol("DATA", data)
+        tb.putcol("WEIGHT", np.array([[1.0], [3.0]], dtype=np.float32).repeat(n, axis=1))
+        tb.putcol("FLAG", np.zeros((2, 4, n), bool))
+    return path
+
+
+def edit(ms, **columns):
+    """Apply ``name=function(array) -> array`` to whole columns."""
+    with msio.table(ms, writable=True) as tb:
+        for name, func in columns.items():
+            tb.putcol(name, func(tb.getcol(name)))
+
+
+def rows_of(ms, field=0, ddid=0):
+    with msio.table(ms) as tb:
+        return np.nonzero((tb.getcol("FIELD_ID") == field) & (tb.getcol("DATA_DESC_ID") == ddid))[0]
+
+
+def test_stokes_i_from_parallel_hands_with_combined_weights(ms):
+    obs = observation.read(ms)
+    assert obs.field_name == "src" and obs.spws == (0, 1)
+    assert obs.nvis == 2 * 4 * ROWS_PER_WINDOW
+    np.testing.assert_allclose(obs.vis, 3.0 + 0j)                 # (XX + YY) / 2
+    np.testing.assert_allclose(obs.weight, 4 * 1 * 3 / (1 + 3))   # 1 / var((XX + YY) / 2)
+    assert (obs.ra_deg, obs.dec_deg) == pytest.approx((239.1746, -35.0))
+    assert np.bincount(obs.spw_index).tolist() == [4 * ROWS_PER_WINDOW] * 2
+
+
+def test_uvw_in_wavelengths_per_channel(ms):
+    obs = observation.read(ms, spws=[1])
+    with msio.table(ms) as tb:
+        uvw_m = tb.getcol("UVW")[:, rows_of(ms, ddid=1)].T
+    # visibilities are ordered channel by channel
+    for chan, freq in enumerate(FREQS[1]):
+        block = slice(chan * ROWS_PER_WINDOW, (chan + 1) * ROWS_PER_WINDOW)
+        np.testing.assert_allclose(obs.uvw[block], uvw_m * freq / C_LIGHT, rtol=1e-12)
+        np.testing.assert_allclose(obs.freq_hz[block], freq)
+    assert obs.bandwidth_hz == pytest.approx(400e6)
+
+
+def test_flags_drop_visibilities_and_one_flagged_hand_flags_stokes_i(ms, caplog):
+    rows = rows_of(ms)
+
+    def flag(f):
+        f[1, 2, rows[:10]] = True      # YY of channel 2 in ten rows
+        f[:, :, rows[10]] = True       # everything of one row
+        return f
+
+    edit(ms, FLAG=flag)
+    edit(ms, FLAG_ROW=lambda f: np.where(np.arange(f.size) == rows[11], True, f))
+    with caplog.at_level(logging.INFO):
+        obs = observation.read(ms, spws=[0])
+    assert obs.nvis == 4 * ROWS_PER_WINDOW - 10 - 2 * 4
+    assert obs.dropped["flagged"] == 18
+    assert "18 flagged" in caplog.text
+
+
+def test_weight_spectrum_is_preferred_and_channels_average(ms):
+    rows = rows_of(ms)
+    spectrum = np.array([1.0, 2.0, 3.0, 4.0], dtype=np.float32)[None, :, None] * np.ones((2, 1, 1), np.float32)
+    with msio.table(ms, writable=True) as tb:
+        tb.addcols({"WEIGHT_SPECTRUM": {"valueType": "float", "ndim": 2, "option": 0, "maxlen": 0, "comment": "",
+                                        "dataManagerType": "StandardStMan", "dataManagerGroup": "WeightSpectrum"}})
+        tb.putcol("WEIGHT_SPECTRUM", np.repeat(spectrum, tb.nrows(), axis=2))
+        data = tb.getcol("DATA")
+        data[:, :, :] = np.arange(4)[None, :, None] * (1 + 1j)    # channel c holds c (1 + i) in both hands
+        tb.putcol("DATA", data)
+    single = observation.read(ms, spws=[0], channels=[1, 3])
+    assert single.nvis == 2 * ROWS_PER_WINDOW
+    np.testing.assert_allclose(np.unique(single.weight), [4.0, 6.0])   # 4 w w / (2 w) = 2 w per channel
+    averaged = observation.read(ms, spws=[0], channels=[1, 3], average=True)
+    assert averaged.nvis == ROWS_PER_WINDOW
+    np.testing.assert_allclose(averaged.vis, (1 * 2 + 2 * 3) / 5 * (1 + 1j))   # weighted mean of channels 1, 2
+    np.testing.assert_allclose(averaged.weight, 10.0)
+    freq = (FREQS[0][1] * 2 + FREQS[0][2] * 3) / 5
+    np.testing.assert_allclose(averaged.freq_hz, freq)
+    with msio.table(ms) as tb:
+        uvw_m = tb.getcol("UVW")[:, rows].T
+    np.testing.assert_allclose(averaged.uvw, uvw_m * freq / C_LIGHT, rtol=1e-12)
+
+
+def test_nonfinite_and_nonpositive_weights_are_dropped_with_counts(ms, caplog):
+    rows = rows_of(ms)
+
+    def spoil_data(d):
+        d[0, 0, rows[:3]] = np.nan
+        d[1, 1, rows[3]] = np.inf
+        return d
+
+    edit(ms, DATA=spoil_data, WEIGHT=lambda w: np.where(np.isin(np.arange(w.shape[1]), rows[4:9]), -1.0, w))
+    with caplog.at_level(logging.INFO):
+        obs = observation.read(ms, spws=[0])
+    assert obs.dropped == {"flagged": 0, "nonfinite": 4, "nonpositive_weight": 5 * 4}
+    assert obs.nvis == 4 * ROWS_PER_WINDOW - 4 - 20
+    assert np.all(np.isfinite(obs.vis)) and np.all(obs.weight > 0)
+    assert "4 NaN/inf dropped" in caplog.text and "20 with zero or negative weight dropped" in caplog.text
+
+
+def test_field_by_name_and_selection_errors(ms):
+    assert observation.read(ms, field="other").nvis == 4 * ROWS_PER_WINDOW
+    with pytest.raises(ValueError, match="no field named 'nope'"):
+        observation.read(ms, field="nope")
+    with pytest.raises(ValueError, match="spectral window 7 does not exist"):
+        observation.read(ms, spws=[7])
+    with pytest.raises(ValueError, match=r"channels \[2, 9\) outside spectral window 0"):
+        observation.read(ms, channels=[2, 9])
+    with pytest.raises(ValueError, match="no rows in spectral windows"):
+        observation.read(ms, field="other", spws=[1])
+
+
+def test_bad_measurement_sets_are_named(ms, tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.ms: measurement set does not exist"):
+        observation.read(tmp_path / "missing.ms")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(ValueError, match="plain: not a CASA table"):
+        observation.read(tmp_path / "plain")
+    with pytest.raises(ValueError, match=r"tiny.ms: missing column\(s\) CORRECTED_DATA"):
+        observation.read(ms, column="CORRECTED_DATA")
+
+
+def test_all_flagged_or_nothing_usable_is_an_error(ms):
+    edit(ms, DATA=lambda d: np.full_like(d, np.nan))
+    with pytest.raises(ValueError, match=r"tiny.ms: no usable visibilities remain \(0 flagged, 400 NaN/inf"):
+        observation.read(ms)
+    edit(ms, FLAG=lambda f: np.ones_like(f))
+    with pytest.raises(ValueError, match="tiny.ms: all 400 visibilities of field 'src' .* are flagged"):
+        observation.read(ms)
+
+
+def test_field_of_view_and_pixels_are_checked_against_the_data(ms):
+    obs = observation.read(ms)
+    beam = obs.natural_beam_fwhm_arcsec()
+    obs.check_image(64, beam / 8)
+    with pytest.raises(ValueError, match="tiny.ms: image: the field of view .* is smaller than the natural beam"):
+        obs.check_image(32, beam / 64)
+    with pytest.raises(ValueError, match="longest baselines fall off the uv grid"):
+        obs.check_image(64, 0.5 / obs.uv_length.max() * 206264.8 * 1.5)
+
+
+def test_download_verifies_the_checksum_and_extracts_the_measurement_set(ms, tmp_path):
+    """An archive run, offline: a file:// URL stands in for the archive."""
+    import tarfile
+
+    from workflow_lib.resolve import archive
+
+    tarball = tmp_path / "data.tgz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        tar.add(ms, arcname="calibrated/tiny.ms")
+    url, digest = tarball.as_uri(), archive.sha256_of(tarball)
+    with pytest.raises(RuntimeError, match="resolve.network is false"):
+        archive.download_ms(url, "calibrated/tiny.ms", tmp_path / "a.ms", digest, network=False)
+    with pytest.raises(ValueError, match="does not match the configured"):
+        archive.download_ms(url, "calibrated/tiny.ms", tmp_path / "b.ms", "0" * 64, network=True)
+    assert not (tmp_path / "b.ms").exists()
+    with pytest.raises(ValueError, match="holds no measurement set 'other.ms'"):
+        archive.download_ms(url, "other.ms", tmp_path / "c.ms", digest, network=True)
+    archive.download_ms(url, "calibrated/tiny.ms", tmp_path / "d.ms", digest, network=True)
+    assert observation.read(tmp_path / "d.ms").nvis == 2 * 4 * ROWS_PER_WINDOW
+    assert (tmp_path / "d.ms.sha256").read_text().startswith(digest)

@@ -1,0 +1,99 @@
+"""RESOLVE through Snakemake on the tiny config: the simulated field, the real HD 142527 data, the network guard."""
+
+import os
+
+import numpy as np
+import pytest
+import yaml
+from astropy.table import Table
+
+from conftest import ROOT, raw_tiny, run_snakemake
+from workflow_lib import fitsio
+
+HD142 = ROOT.parent / "shared" / "data" / "alma" / "hd142_b9cont_self_tav.ms"
+RESOLVE_TINY = {"sky": {"offset": 26.0}, "noise": {"model": "scale"}, "response": {"mode": "psf"},
+                "inference": {"schedule": [
+                    {"iterations": 1, "samples": 1, "learn_noise": False, "kl_iterations": 5,
+                     "sampling_iterations": 30},
+                    {"iterations": 1, "samples": 1, "kl_iterations": 5, "sampling_iterations": 30}]}}
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    """tiny.yaml plus HD 142527 on a small grid and an archive run that must stay offline."""
+    cfg = raw_tiny()
+    cfg["resolve"]["runs"]["hd142527"] = {
+        "data": {"path": os.path.relpath(HD142, ROOT)}, "image": {"npix": 64, "cell_arcsec": 0.08},
+        "compare": {"methods": ["hogbom_natural"], "npix": 256, "cell_arcsec": 0.04, "niter": 300,
+                    "threshold_mjy": 20.0, "radii_arcsec": [1.0, 2.0]},
+        **RESOLVE_TINY}
+    cfg["resolve"]["runs"]["sz114"] = {
+        "data": {"url": "https://example.invalid/Sz114_continuum.ms.tgz", "member": "Sz114_continuum.ms",
+                 "spws": [9], "average_channels": True},
+        "image": {"npix": 64, "cell_arcsec": 0.01}}
+    path = tmp_path_factory.mktemp("config") / "resolve.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, config):
+    workdir = tmp_path_factory.mktemp("resolve_workflow")
+    targets = [f"results/tiny/tables/{t}.md" for t in ("resolve_continuum_peak_flux", "resolve_hd142527_flux")]
+    result = run_snakemake(workdir, *targets, configfile=config)
+    assert result.returncode == 0, result.stderr[-5000:]
+    assert "RESOLVE runs sz114 skipped" in result.stderr
+    return workdir
+
+
+@pytest.mark.skipif(not HD142.is_dir(), reason="shared HD 142527 data not available")
+def test_products_of_the_simulated_field(run):
+    out = run / "results" / "tiny" / "continuum" / "resolve"
+    mean, header = fitsio.read_cube(out / "mean.fits")
+    std, _ = fitsio.read_cube(out / "std.fits")
+    grid = fitsio.Grid.from_header(header)
+    assert (grid.nx, grid.cell_arcsec) == (64, pytest.approx(0.2))
+    assert (grid.ra_deg, grid.dec_deg) == pytest.approx((239.1746, -35.0))
+    assert header["BUNIT"] == "Jy/pixel" and "PARHASH" in header
+    assert np.all(mean > 0) and np.all(std > 0)
+    # the brightest pixel is component A at the phase centre
+    y, x = np.unravel_index(np.argmax(mean[0]), mean[0].shape)
+    assert abs(x - 32) <= 1 and abs(y - 32) <= 1
+    for name in ("relative_std.fits", "samples.h5", "power_spectrum.png", "history.png"):
+        assert (out / name).is_file()
+    power = Table.read(out / "power_spectrum.csv")
+    assert power["k_lambda"][0] == 0 and np.all(np.diff(power["k_lambda"]) > 0) and "sample_1" in power.colnames
+    hyper = Table.read(out / "hyperparameters.csv")
+    assert list(hyper["parameter"][1:4]) == ["zero mode", "fluctuations", "slope"]
+    assert "noise scale (spw 0)" in list(hyper["parameter"])
+    history = Table.read(out / "history.csv")
+    assert list(history["iteration"]) == [0, 1] and np.all(np.isfinite(history["energy"]))
+    assert not (out / ".state").exists()   # removed once the products are written
+
+    tables = run / "results" / "tiny" / "tables"
+    peaks = Table.read(tables / "resolve_continuum_peak_flux.csv")
+    assert list(peaks["component"]) == ["A", "B"]
+    assert np.all(peaks["resolve_hogbom_natural_ratio"] > 0.5)
+    calibration = Table.read(tables / "resolve_calibration.csv")
+    assert list(calibration["within_sigma"]) == [1, 2] and np.all(calibration["pixels"] > 0)
+    assert (run / "results" / "tiny" / "figures" / "resolve_continuum.png").is_file()
+
+
+@pytest.mark.skipif(not HD142.is_dir(), reason="shared HD 142527 data not available")
+def test_real_data_is_copied_imaged_and_tabulated(run):
+    copy = run / "resources" / "hd142527.ms"
+    assert (copy / "table.dat").is_file() and os.access(copy / "table.dat", os.W_OK)
+    table = Table.read(run / "results" / "tiny" / "tables" / "resolve_hd142527_flux.csv")
+    assert list(table["method"]) == ["tCLEAN hogbom_natural", "RESOLVE"]
+    assert np.all(table["flux_r2_jy"] >= table["flux_r1_jy"]) and np.all(table["flux_r1_jy"] > 0.5)
+    assert table["peak_std"][1] > 0
+    hyper = Table.read(run / "results" / "tiny" / "hd142527" / "resolve" / "hyperparameters.csv")
+    scales = [r["posterior_mean"] for r in hyper if r["parameter"].startswith("noise scale")]
+    assert len(scales) == 3 and all(s > 1 for s in scales)   # the delivered Band 9 weights are too optimistic
+
+
+def test_archive_runs_refuse_the_network_when_it_is_off(tmp_path, config):
+    result = run_snakemake(tmp_path, "resources/sz114.ms", configfile=config)
+    assert result.returncode != 0
+    log = (tmp_path / "results" / "tiny" / "logs" / "resolve_data" / "sz114.log").read_text()
+    assert "resolve.network is false" in log and "example.invalid" in log

@@ -1,0 +1,9 @@
+"""RESOLVE: Bayesian imaging of calibrated visibilities with NIFTy and ducc0.
+
+``observation`` reads a measurement set into Stokes I visibilities,
+``response`` maps sky images to visibilities (exactly, or in the image domain),
+``sky`` and ``noise`` hold the priors, ``likelihood`` joins them, ``inference``
+runs ``optimize_kl``, ``products`` writes the posterior, ``run`` ties one run
+together, ``compare`` puts it next to tCLEAN, ``archive`` fetches data and
+``settings`` checks the config section.
+"""

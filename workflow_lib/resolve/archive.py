@@ -1,0 +1,85 @@
+"""Measurement sets into the workflow's resources: a local copy, or a checked download from a public archive.
+
+Shared input data are read-only; the copy is writable because tclean locks
+and writes into the measurement set it images. Downloads happen only when
+the config allows the network, and their SHA-256 must match the config (a
+missing checksum is recorded beside the data at the first download, for the
+user to pin).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tarfile
+import urllib.request
+from pathlib import Path
+
+from .. import msio
+
+log = logging.getLogger(__name__)
+CHUNK = 1 << 20
+
+
+def _make_writable(root: Path) -> None:
+    for path in [root, *root.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o200)
+
+
+def _install(tree: Path, dest: Path) -> None:
+    """Check that ``tree`` is a measurement set and move it to ``dest``."""
+    msio.require_ms(tree)
+    _make_writable(tree)
+    shutil.rmtree(dest, ignore_errors=True)
+    os.replace(tree, dest)
+
+
+def copy_ms(source: str | os.PathLike, dest: str | os.PathLike) -> None:
+    source, dest = Path(source), Path(dest)
+    msio.require_ms(source)
+    tmp = dest.with_name(f".{dest.name}.copy")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp)
+    _install(tmp, dest)
+    log.info("copied %s to %s", source, dest)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download_ms(url: str, member: str, dest: str | os.PathLike, sha256: str | None, network: bool) -> None:
+    """Download the tarball at ``url``, verify it, extract the measurement set ``member`` to ``dest``."""
+    dest = Path(dest)
+    if not network:
+        raise RuntimeError(f"{dest}: not downloading {url} because resolve.network is false; set it to true to "
+                           f"fetch the public data, or put the measurement set at {dest} yourself")
+    scratch = dest.with_name(f".{dest.name}.download")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    tarball = scratch / "archive.tgz"
+    try:
+        log.info("downloading %s", url)
+        with urllib.request.urlopen(url) as response, open(tarball, "wb") as fh:
+            shutil.copyfileobj(response, fh, CHUNK)
+        digest = sha256_of(tarball)
+        if sha256 is None:
+            log.warning("%s has SHA-256 %s; pin it as data.sha256 in the config", url, digest)
+        elif digest != sha256:
+            raise ValueError(f"{url}: SHA-256 {digest} does not match the configured {sha256}")
+        with tarfile.open(tarball) as tar:
+            tar.extractall(scratch / "x", members=[m for m in tar.getmembers()
+                                                   if m.name == member or m.name.startswith(member.rstrip("/") + "/")],
+                           filter="data")
+        if not (scratch / "x" / member).is_dir():
+            raise ValueError(f"{url}: the archive holds no measurement set {member!r}")
+        _install(scratch / "x" / member, dest)
+        Path(f"{dest}.sha256").write_text(f"{digest}  {url}\n")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

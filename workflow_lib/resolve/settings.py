@@ -1,0 +1,46 @@
+"""Checks of the ``resolve`` config section that a schema cannot express; errors name the key."""
+
+from __future__ import annotations
+
+from ..config import ConfigError
+
+SIMULATED_RUN = "continuum"
+
+
+def source(run: dict) -> str:
+    """Where a run's measurement set comes from: simulated, path or url."""
+    return next(k for k in ("simulated", "path", "url") if k in run["data"])
+
+
+def check(config: dict) -> None:
+    section = config["resolve"]
+    methods = config["imaging"]["methods"]
+    for name, run in section["runs"].items():
+        key = f"resolve.runs.{name}"
+        kind = source(run)
+        if (name == SIMULATED_RUN) != (kind == "simulated"):
+            raise ConfigError(f"{key}.data: the run named {SIMULATED_RUN!r}, and only it, images the simulated field "
+                              "(data.simulated: continuum)")
+        available = config["imaging"]["continuum"]["methods"] if kind == "simulated" else list(methods)
+        for method in run["compare"]["methods"]:
+            if method not in available:
+                raise ConfigError(f"{key}.compare.methods: {method!r} is not one of {available} "
+                                  f"({'imaging.continuum.methods' if kind == 'simulated' else 'imaging.methods'})")
+        channels = run["data"]["channels"]
+        if channels is not None and channels[0] >= channels[1]:
+            raise ConfigError(f"{key}.data.channels: [start, stop) needs start < stop, got {channels}")
+        schedule = run["inference"]["schedule"]
+        if run["noise"]["model"] != "none" and schedule[0]["learn_noise"]:
+            raise ConfigError(f"{key}.inference.schedule: the first phase must keep the delivered weights "
+                              "(learn_noise: false); learnt before the sky fits, the noise swallows the sky and "
+                              "the optimisation diverges")
+        if schedule[-1]["samples"] == 0:
+            raise ConfigError(f"{key}.inference.schedule: the last phase needs samples > 0 for a posterior std")
+        if run["response"]["mode"] == "psf":
+            if run["noise"]["model"] == "uvfield":
+                raise ConfigError(f"{key}: noise.model uvfield needs response.mode exact (it rescales every "
+                                  "visibility, which the image-domain likelihood cannot)")
+            if any(p["geovi_iterations"] > 0 for p in schedule):
+                raise ConfigError(f"{key}: geoVI (geovi_iterations > 0) needs response.mode exact")
+            if run["response"]["wgridding"] is True:
+                raise ConfigError(f"{key}: response.mode psf assumes no w-term; wgridding true needs mode exact")
