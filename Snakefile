@@ -17,6 +17,8 @@ include: "rules/simulate.smk"
 include: "rules/imaging.smk"
 include: "rules/tables.smk"
 include: "rules/dataset.smk"
+include: "rules/resolve.smk"
+include: "rules/deepfocus.smk"
 include: "rules/report.smk"
 
 

@@ -51,7 +51,7 @@ def cmd_tclean(args, params):
     from .imaging import tclean_to_fits
 
     tclean_to_fits(args.ms, args.skymodel, _pairs(args.out), params.get("method"), params.get("niter", 0),
-                   params.get("threshold_mjy", 0.0), args.casa_log, params=params)
+                   params.get("threshold_mjy", 0.0), args.casa_log, params=params, selection=params.get("selection"))
 
 
 def cmd_peak_table(args, params):
@@ -123,6 +123,122 @@ def cmd_dataset_manifest(args, params):
 
     manifest = write_manifest(args.shards, args.split, args.out, params)
     logging.info("manifest: %d cubes in %d shards", manifest["count"], len(manifest["shards"]))
+
+
+def cmd_resolve_data(args, params):
+    from .resolve import archive
+
+    data = params["data"]
+    if "path" in data:
+        archive.copy_ms(data["path"], args.dest)
+    else:
+        archive.download_ms(data["url"], data["member"], args.dest, data["sha256"], params["network"])
+
+
+def cmd_resolve_grid(args, params):
+    import numpy as np
+
+    from .fitsio import write_cube
+    from .resolve.run import image_grid, read_observation
+
+    grid = image_grid(read_observation(args.ms, params["data"]), params["npix"], params["cell_arcsec"])
+    write_cube(args.fits, np.zeros((grid.ny, grid.nx)), grid.header("Jy/pixel"), params=params)
+
+
+def cmd_resolve(args, params):
+    import os
+
+    # ducc0 reads its thread count when imported, and OMP_NUM_THREADS caps it
+    os.environ["DUCC0_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    from .resolve.run import run
+
+    run(args.ms, params["run"], params["seed"], params["name"], _pairs(args.out), args.state, args.threads)
+
+
+def cmd_resolve_continuum_table(args, params):
+    from .resolve.compare import write_continuum_comparison
+
+    write_continuum_comparison(args.components, args.skymodel, _pairs(args.image), _pairs(args.resolve),
+                               _pairs(args.out), params)
+
+
+def cmd_resolve_disk_table(args, params):
+    from .resolve.compare import write_disk_comparison
+
+    write_disk_comparison(_pairs(args.image), _pairs(args.resolve), _pairs(args.out), params)
+
+
+def _torch_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
+
+
+def cmd_deepfocus_train_blobsfinder(args, params):
+    from .deepfocus.tasks import train_blobsfinder
+
+    _torch_threads(args.threads)
+    train_blobsfinder(args.manifest, args.out_dir, params["deepfocus"], params["seed"], params)
+
+
+def cmd_deepfocus_train_deepgru(args, params):
+    from .deepfocus.tasks import train_deepgru
+
+    _torch_threads(args.threads)
+    train_deepgru(args.manifest, args.blobsfinder, args.out_dir, params["deepfocus"], params["seed"], params)
+
+
+def cmd_deepfocus_focus_set(args, params):
+    from .deepfocus.tasks import focus_set
+
+    _torch_threads(args.threads)
+    focus_set(args.manifest, args.blobsfinder, args.deepgru, args.out, params["deepfocus"], params)
+
+
+def cmd_deepfocus_train_resnet(args, params):
+    from .deepfocus.tasks import train_resnet
+
+    _torch_threads(args.threads)
+    train_resnet(args.focus_set, args.target, args.out_dir, params["deepfocus"], params["seed"], params)
+
+
+def cmd_deepfocus_infer(args, params):
+    from .deepfocus.tasks import checkpoint_paths, infer
+
+    _torch_threads(args.threads)
+    infer(args.manifest, checkpoint_paths(args.models_dir), args.out_dir, params["deepfocus"], params=params)
+
+
+def cmd_deepfocus_cube(args, params):
+    from . import config
+    from .deepfocus.tasks import run_cube
+
+    _torch_threads(args.threads)
+    settings = params["deepfocus"] if "deepfocus" in params else config.load(args.config)["deepfocus"]
+    run_cube(args.cube, args.models_dir, args.out_dir, settings, params)
+
+
+def cmd_deepfocus_tclean(args, params):
+    from .evaluate.tclean import tclean_cube
+
+    out = {product: f"{args.out_dir}/{product}.fits" for product in ("image", "model")}
+    tclean_cube(args.manifest, args.coverage, args.template_ms, args.index, params["dataset"], params["seed"],
+                params["method"], params["niter"], out, f"{args.out_dir}/timing.json", args.casa_log, params)
+
+
+def cmd_deepfocus_pybdsf(args, params):
+    from .evaluate.pybdsf import test_catalogues
+
+    test_catalogues(args.manifest, {int(k): v for k, v in _pairs(args.tclean or []).items()}, params["thresh_isl"],
+                    params["thresh_pix"], args.dirty, args.tclean_out, params)
+
+
+def cmd_deepfocus_evaluate(args, params):
+    from .evaluate.report import evaluate
+
+    _torch_threads(args.threads)
+    evaluate(args.manifest, args.models_dir, args.inference_dir, {int(k): v for k, v in _pairs(args.tclean or []).items()},
+             args.pybdsf_dirty, args.pybdsf_tclean, args.tables, args.figures, params["deepfocus"], params)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -198,6 +314,93 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--shards", nargs="+", required=True)
     s.add_argument("--split", required=True)
     s.add_argument("--out", required=True)
+
+    s = command("resolve-data", cmd_resolve_data, "copy or download a measurement set into resources/")
+    s.add_argument("--dest", required=True)
+
+    s = command("resolve-grid", cmd_resolve_grid, "empty FITS with the tCLEAN grid of a real data set")
+    s.add_argument("--ms", required=True)
+    s.add_argument("--fits", required=True)
+
+    s = command("resolve", cmd_resolve, "RESOLVE: posterior of the sky of a measurement set")
+    s.add_argument("--ms", required=True)
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--state", required=True, help="directory that lets a killed run resume")
+    s.add_argument("--out", nargs="+", required=True, help="PRODUCT=PATH, see rules/resolve.smk")
+
+    s = command("resolve-continuum-table", cmd_resolve_continuum_table, "RESOLVE vs tCLEAN on the simulated field")
+    s.add_argument("--components", required=True)
+    s.add_argument("--skymodel", required=True)
+    s.add_argument("--image", nargs="*", default=[], help="METHOD=FITS_PATH (tCLEAN, pb-corrected)")
+    s.add_argument("--resolve", nargs="+", required=True, help="samples=, mean=, std= paths")
+    s.add_argument("--out", nargs="+", required=True, help="csv=, md=, calibration_csv=, calibration_md=, png=, pdf=")
+
+    s = command("resolve-disk-table", cmd_resolve_disk_table, "RESOLVE vs tCLEAN on a real disk")
+    s.add_argument("--image", nargs="*", default=[], help="METHOD=FITS_PATH (tCLEAN, pb-corrected)")
+    s.add_argument("--resolve", nargs="+", required=True, help="samples=, mean=, std= paths")
+    s.add_argument("--out", nargs="+", required=True, help="csv=, md=, png=, pdf=")
+
+    s = command("deepfocus-train-blobsfinder", cmd_deepfocus_train_blobsfinder, "train the Blobs Finder")
+    s.add_argument("--manifest", required=True)
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("--threads", type=int, default=1)
+
+    s = command("deepfocus-train-deepgru", cmd_deepfocus_train_deepgru, "train the DeepGRU (true, then detected boxes)")
+    s.add_argument("--manifest", required=True)
+    s.add_argument("--blobsfinder", required=True, help="Blobs Finder checkpoint")
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("--threads", type=int, default=1)
+
+    s = command("deepfocus-focus-set", cmd_deepfocus_focus_set, "focused crops and true parameters for the ResNets")
+    s.add_argument("--manifest", required=True)
+    s.add_argument("--blobsfinder", required=True)
+    s.add_argument("--deepgru", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--threads", type=int, default=1)
+
+    s = command("deepfocus-train-resnet", cmd_deepfocus_train_resnet, "train the ResNet of one source parameter")
+    s.add_argument("--focus-set", required=True)
+    s.add_argument("--target", required=True, choices=["fwhm_major", "fwhm_minor", "pa", "flux"])
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("--threads", type=int, default=1)
+
+    s = command("deepfocus-infer", cmd_deepfocus_infer, "DeepFocus on the test split: catalogues, model cubes, timing")
+    s.add_argument("--manifest", required=True)
+    s.add_argument("--models-dir", required=True, help="directory holding <model>/model.pt")
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("--threads", type=int, default=1)
+
+    s = command("deepfocus-cube", cmd_deepfocus_cube, "DeepFocus on one FITS dirty cube")
+    s.add_argument("--cube", required=True)
+    s.add_argument("--config", default="config/config.yaml", help="its deepfocus section, unless --params has one")
+    s.add_argument("--models-dir", required=True)
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("--threads", type=int, default=1)
+
+    s = command("deepfocus-tclean", cmd_deepfocus_tclean, "tCLEAN one test cube of the dataset (timed)")
+    s.add_argument("--manifest", required=True)
+    s.add_argument("--coverage", required=True)
+    s.add_argument("--template-ms", required=True)
+    s.add_argument("--index", type=int, required=True)
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("--casa-log")
+
+    s = command("deepfocus-pybdsf", cmd_deepfocus_pybdsf, "PyBDSF on the integrated test images")
+    s.add_argument("--manifest", required=True)
+    s.add_argument("--tclean", nargs="*", help="INDEX=DIR of tCLEAN products")
+    s.add_argument("--dirty", required=True, help="output catalogue (ECSV) of the dirty images")
+    s.add_argument("--tclean-out", required=True, help="output catalogue (ECSV) of the tCLEAN images")
+
+    s = command("deepfocus-evaluate", cmd_deepfocus_evaluate, "DeepFocus evaluation tables and figures")
+    s.add_argument("--manifest", required=True)
+    s.add_argument("--models-dir", required=True)
+    s.add_argument("--inference-dir", required=True)
+    s.add_argument("--tclean", nargs="*", help="INDEX=DIR of tCLEAN products")
+    s.add_argument("--pybdsf-dirty", required=True)
+    s.add_argument("--pybdsf-tclean", required=True)
+    s.add_argument("--tables", required=True)
+    s.add_argument("--figures", required=True)
+    s.add_argument("--threads", type=int, default=1)
     return p
 
 

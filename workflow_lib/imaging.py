@@ -52,16 +52,18 @@ def tclean_arguments(grid: Grid, method: dict | None, niter: int, threshold_mjy:
 
 
 def tclean_to_fits(ms: str, skymodel_fits: str, out_fits: dict[str, str], method: dict | None, niter: int,
-                   threshold_mjy: float, casa_log: str | None = None, params=None) -> None:
+                   threshold_mjy: float, casa_log: str | None = None, params=None,
+                   selection: dict | None = None) -> None:
     """Image ``ms`` on the grid of ``skymodel_fits`` and export the products named in ``out_fits``.
 
-    ``out_fits`` maps CASA image suffixes (``image``, ``psf``, ...) to FITS paths.
+    ``out_fits`` maps CASA image suffixes (``image``, ``psf``, ...) to FITS paths;
+    ``selection`` adds tclean's data selection (``field``, ``spw``, ``datacolumn``).
     """
     require_ms(ms)
     with fits.open(skymodel_fits) as hdul:
         grid = Grid.from_header(hdul[0].header, skymodel_fits)
     cube = grid.nchan > 1
-    args = tclean_arguments(grid, method, niter, threshold_mjy, cube)
+    args = {**tclean_arguments(grid, method, niter, threshold_mjy, cube), **(selection or {})}
     first = Path(next(iter(out_fits.values()))).resolve()
     scratch = first.parent / f".{first.name}.tclean"
     shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,144 @@
+"""The DeepFocus pipeline: bad inputs, catalogue and FITS round trips, model cube and photometry."""
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from astropy.table import Table
+
+from workflow_lib import fitsio, provenance
+from workflow_lib.deepfocus import blobsfinder, deepgru, geometry, resnets, train
+from workflow_lib.deepfocus.pipeline import DeepFocus, aperture_flux, barycentre, write_products
+from workflow_lib.deepfocus.tasks import checkpoint_paths
+
+NCHAN, NPIX = 16, 32
+GRID = fitsio.Grid(nx=NPIX, ny=NPIX, cell_arcsec=0.1, ra_deg=239.1746, dec_deg=-35.0, freq0_hz=229.9e9,
+                   dfreq_hz=1e7, nchan=NCHAN)
+META = {"beam": {"fwhm_major": 6.0, "fwhm_minor": 5.0, "pa_deg": 80.0}, "cell_arcsec": 0.1, "dfreq_hz": 1e7,
+        "shape": [NCHAN, NPIX, NPIX]}
+SETTINGS = {"threshold": 0.15, "focus_size": 16, "batch_cubes": 2, "bright_snr": 6.0, "min_snr": 1.0,
+            "mask_dilation": 1.5, "lines": {"height": 0.1, "prominence": 0.05, "distance": 4, "half_width": 4}}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """Untrained but complete set of checkpoints in the workflow's layout."""
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("models")
+    paths = checkpoint_paths(root)
+    train.save_model(paths["blobsfinder"], blobsfinder.BlobsFinder(NPIX, (4, 8), 16), extra=META)
+    train.save_model(paths["deepgru"], deepgru.DeepGRU(4), extra=META)
+    for t in resnets.TARGETS:
+        train.save_model(paths[f"resnet_{t}"], resnets.ResNet(resnets.OUTPUTS[t], (4, 8), (1, 1), 8),
+                         extra={"target": t})
+    return paths
+
+
+@pytest.fixture(scope="module")
+def pipeline(models):
+    return DeepFocus.load(models, SETTINGS, device="cpu")
+
+
+def _source_cube(rng, noise=0.01):
+    beam = geometry.Beam(**META["beam"])
+    cube = noise * rng.standard_normal((NCHAN, NPIX, NPIX))
+    chan = np.arange(NCHAN)[:, None, None]
+    cube += 2.0 * np.exp(-0.5 * ((chan - 7) / 1.5) ** 2) * geometry.footprint((NPIX, NPIX), 15, 17, beam.cov)
+    return cube
+
+
+def test_empty_and_nan_cubes_give_catalogues_not_crashes(pipeline, caplog):
+    rng = np.random.default_rng(0)
+    cubes = np.stack([np.zeros((NCHAN, NPIX, NPIX)), _source_cube(rng), _source_cube(rng)])
+    cubes[2, 3, 4:8, 5] = np.nan
+    with caplog.at_level(logging.WARNING):
+        results = pipeline.run(cubes, GRID)
+    assert "4 NaN/inf pixels set to zero" in caplog.text
+    assert len(results) == 3
+    assert len(results[0].catalogue) == 0 and not results[0].model.any()
+    assert results[0].model.shape == (NCHAN, NPIX, NPIX) and results[0].continuum.shape == (NPIX, NPIX)
+    for r in results[1:]:
+        assert np.isfinite(r.model).all() and np.isfinite(r.continuum).all()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"cell_arcsec": 0.2}, "pixels of 0.2 arcsec, but the models were trained on 0.1 arcsec pixels"),
+    ({"dfreq_hz": 2e7}, "channels of 20 MHz, but the models were trained on 10 MHz channels"),
+    ({"nx": 24, "ny": 24}, "24 x 24 pixels, smaller than the 32 x 32 images"),
+])
+def test_cubes_that_do_not_fit_the_models_are_refused(pipeline, tmp_path, change, message):
+    grid = fitsio.Grid(**{**GRID.__dict__, **change})
+    path = tmp_path / "cube.fits"
+    fitsio.write_cube(path, np.zeros((grid.nchan, grid.ny, grid.nx)), grid.header("Jy/beam"))
+    with pytest.raises(ValueError, match=message) as err:
+        pipeline.run_fits(path)
+    assert str(path) in str(err.value)
+
+
+def test_larger_images_are_tiled_and_odd_sizes_padded(pipeline):
+    images = np.random.default_rng(1).normal(size=(2, 80, 56))
+    prob = blobsfinder.probability(pipeline.finder, images, "cpu")
+    assert prob.shape == (2, 80, 56) and (prob > 0).all()
+    assert blobsfinder.network_size(360, 4) == 368 and blobsfinder.network_size(64, 4) == 64
+    assert blobsfinder.probability(pipeline.finder, images[:, :30, :29], "cpu").shape == (2, 30, 29)
+    big = fitsio.Grid(**{**GRID.__dict__, "nx": 48, "ny": 48})
+    noise = 1e-3 * np.random.default_rng(2).normal(size=(1, NCHAN, 48, 48))
+    assert pipeline.run(noise, big)[0].model.shape == (NCHAN, 48, 48)
+
+
+def test_checkpoint_for_another_parameter_is_refused(models):
+    swapped = {**models, "resnet_pa": models["resnet_flux"]}
+    with pytest.raises(ValueError, match="ResNet for 'flux', not for 'pa'"):
+        DeepFocus.load(swapped, SETTINGS, device="cpu")
+    with pytest.raises(ValueError, match="holds a DeepGRU, expected a BlobsFinder"):
+        DeepFocus.load({**models, "blobsfinder": models["deepgru"]}, SETTINGS, device="cpu")
+
+
+def test_catalogue_and_fits_round_trip(pipeline, tmp_path):
+    cube = _source_cube(np.random.default_rng(3))
+    detections = [[{"box": np.array([9.5, 11.5, 21.5, 22.5]), "range": np.array([4.0, 10.0]), "score": 0.7,
+                    "snr_integrated": 3.0, "snr": 8.0, "pixel_snr": 5.0, "deblended": False}]]
+    result = pipeline.characterise(cube[None], detections, GRID)[0]
+    table = result.catalogue
+    assert len(table) == 1 and table["x_pix"][0] == pytest.approx(15, abs=0.5)
+    assert table["line_centre_chan"][0] == pytest.approx(7.0) and table["line_fwhm_chan"][0] == pytest.approx(3.0)
+    assert table["line_centre_ghz"][0] == pytest.approx((229.9e9 + 7 * 1e7) / 1e9)
+    assert table["fwhm_major_arcsec"][0] >= table["fwhm_minor_arcsec"][0] > 0
+    ra, dec = GRID.celestial_wcs().pixel_to_world_values(table["x_pix"][0], table["y_pix"][0])
+    assert (table["ra_deg"][0], table["dec_deg"][0]) == pytest.approx((float(ra), float(dec)))
+    params = {"test": 1}
+    paths = write_products(result, GRID, tmp_path / "cube", params)
+    back = Table.read(paths["catalogue"])
+    assert back.colnames == table.colnames and back.meta["params_hash"] == provenance.params_hash(params)
+    for name in table.colnames:
+        np.testing.assert_allclose(np.asarray(back[name], float), np.asarray(table[name], float), rtol=1e-12)
+    assert back["fwhm_major_arcsec"].unit == "arcsec"
+    model, header = fitsio.read_cube(paths["model"])
+    assert fitsio.Grid.from_header(header).matches(GRID) and header["BUNIT"] == "Jy/pixel"
+    np.testing.assert_allclose(model, result.model, rtol=1e-6)
+    continuum, header = fitsio.read_cube(paths["continuum"])
+    assert continuum.shape == (1, NPIX, NPIX) and header["BUNIT"] == "Jy/beam"
+    cgrid = fitsio.Grid.from_header(header)
+    assert cgrid.freq0_hz == pytest.approx(GRID.freqs_hz.mean()) and cgrid.nchan == 1
+
+
+def test_model_cube_holds_the_catalogue_fluxes():
+    row = {"x_pix": 15.3, "y_pix": 16.0, "fwhm_major_arcsec": 0.6, "fwhm_minor_arcsec": 0.3, "pa_deg": 20.0,
+           "line_centre_chan": 7.5, "line_fwhm_chan": 3.0, "line_flux_jy": 0.02, "continuum_flux_jy": 0.001}
+    model = DeepFocus.model_cube(Table(rows=[row]), GRID)
+    line = 0.02 * np.exp(-0.5 * ((np.arange(NCHAN) - 7.5) / (3.0 / 2.3548)) ** 2)
+    np.testing.assert_allclose(model.sum(axis=(1, 2)), 0.001 + line, rtol=1e-4)
+    empty = DeepFocus.model_cube(Table(names=list(row)), GRID)
+    assert empty.shape == (NCHAN, NPIX, NPIX) and not empty.any()
+
+
+def test_aperture_flux_and_barycentre_of_a_seen_gaussian():
+    beam = geometry.Beam(6.0, 5.0, 80.0)
+    seen = geometry.seen_covariance(4.0, 2.0, 30.0, beam)
+    flux = 0.5  # Jy: peak in Jy/beam is flux x beam area / seen area
+    image = flux * beam.area / (2 * np.pi * np.sqrt(np.linalg.det(seen))) * geometry.footprint((48, 48), 24.3, 20.6,
+                                                                                                seen)
+    box = geometry.footprint_box(24.3, 20.6, seen)
+    assert aperture_flux(image, box, 24.3, 20.6, seen, beam) == pytest.approx(flux, rel=1e-6)
+    assert barycentre(image, [14.5, 10.5, 34.5, 30.5]) == pytest.approx((24.3, 20.6), abs=0.05)

@@ -1,0 +1,1 @@
+"""Evaluation of DeepFocus on the test split: matching, completeness/contamination, PyBDSF and tCLEAN baselines."""

@@ -1,0 +1,129 @@
+"""PyBDSF, the classical source finder, on the integrated (dirty or tCLEAN) images of the test cubes.
+
+PyBDSF runs with hard thresholds, a constant noise map (the images are a few
+beams wide, too small for its box-wise RMS map) and island/pixel thresholds
+low enough that a cut on each source's peak SNR afterwards reproduces any
+stricter ``thresh_pix`` (a source is kept if its peak exceeds thresh_pix x
+RMS). Each
+source's box is the footprint box of its fitted Gaussian, which is the
+source convolved with the beam: the definition DeepFocus's boxes follow
+(see :mod:`..deepfocus.geometry`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+from astropy.io.fits.verify import VerifyWarning
+from astropy.table import Table, vstack
+
+from .. import fitsio, provenance
+from ..dataset.torch_dataset import CubeDataset
+from ..deepfocus import geometry
+from ..deepfocus.pipeline import continuum_grid
+from ..deepfocus.preprocess import robust_rms
+from ..deepfocus.trainsets import batches, dataset_meta
+from .matching import measured_snr
+
+# Gaussians of an island form one source if they overlap this much: PyBDSF's default (1.0) joins the
+# neighbours of these crowded fields (sources 1 arcsec apart, 0.9 arcsec beam); 0.5 recovers ~4% more of them
+GROUP_TOL = 0.5
+COLUMNS = ("x_pix", "y_pix", "fwhm_major_pix", "fwhm_minor_pix", "pa_deg", "peak", "rms", "snr",
+           "box_x0", "box_y0", "box_x1", "box_y1")  # pixels, deg, Jy/beam; snr = peak / rms
+
+
+@contextlib.contextmanager
+def _without_gc_collect():
+    """PyBDSF calls gc.collect() after each of its steps: most of its run time on small images, no effect here."""
+    collect = gc.collect
+    gc.collect = lambda *args, **kwargs: 0
+    try:
+        yield
+    finally:
+        gc.collect = collect
+
+
+def empty_table() -> Table:
+    return Table(names=COLUMNS, dtype=[float] * len(COLUMNS))
+
+
+def find_sources(image: np.ndarray, grid: fitsio.Grid, beam: geometry.Beam, thresh_isl: float, thresh_pix: float,
+                 workdir: str | Path) -> Table:
+    """PyBDSF sources of a 2-D image in Jy/beam on a one-channel ``grid``; ``beam`` in pixels."""
+    import bdsf
+
+    if np.ptp(image) == 0:  # PyBDSF stops on an image without noise: nothing to find there
+        return empty_table()
+    scratch = Path(tempfile.mkdtemp(prefix=".pybdsf.", dir=workdir))
+    try:
+        path = scratch / "image.fits"
+        cell = grid.cell_arcsec
+        fitsio.write_cube(path, image, grid.header("Jy/beam"),
+                          beam=(beam.fwhm_major * cell, beam.fwhm_minor * cell, beam.pa_deg))
+        logging.getLogger("PyBDSF").propagate = False  # its own log file gets the parameter dump
+        with _without_gc_collect(), contextlib.redirect_stdout(None):
+            result = bdsf.process_image(str(path), thresh="hard", thresh_isl=thresh_isl, thresh_pix=thresh_pix,
+                                        rms_map=False, mean_map="const", group_tol=GROUP_TOL, quiet=True, ncores=1)
+        if result.nsrc == 0:
+            return empty_table()
+        catalogue = scratch / "sources.fits"
+        with contextlib.redirect_stdout(None), warnings.catch_warnings():
+            warnings.simplefilter("ignore", VerifyWarning)  # PyBDSF's long header comments
+            result.write_catalog(outfile=str(catalogue), format="fits", catalog_type="srl", clobber=True)
+        found = Table.read(catalogue)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    x, y = grid.celestial_wcs().world_to_pixel_values(np.asarray(found["RA"]), np.asarray(found["DEC"]))
+    table = empty_table()
+    for xi, yi, row in zip(np.atleast_1d(x), np.atleast_1d(y), found):
+        major = float(row["Maj_img_plane"]) * 3600 / cell
+        minor = float(row["Min_img_plane"]) * 3600 / cell
+        pa = float(row["PA_img_plane"]) % 180.0
+        box = geometry.clip_box(geometry.footprint_box(xi, yi, geometry.covariance(major, max(minor, 1e-3), pa)),
+                                image.shape)
+        rms = float(row["Isl_rms"])
+        table.add_row([xi, yi, major, minor, pa, float(row["Peak_flux"]), rms, float(row["Peak_flux"]) / rms, *box])
+    return table
+
+
+def test_catalogues(manifest: str, tclean_dirs: dict[int, str], thresh_isl: float, thresh_pix: float,
+                    out_dirty: str, out_tclean: str, params=None) -> None:
+    """PyBDSF on the integrated dirty image of every test cube and on the integrated tCLEAN images.
+
+    Each source also gets the measured SNR every method's detections are
+    binned by (:func:`.matching.measured_snr` on the dirty cube).
+    """
+    ds = CubeDataset(manifest, "test", ("dirty",))
+    grid = continuum_grid(ds.grid())
+    dirty_beam = geometry.Beam(**dataset_meta(manifest)["beam"])
+    workdir = Path(out_dirty).parent
+    workdir.mkdir(parents=True, exist_ok=True)
+    found = {"dirty": [], "tclean": []}
+    for indices, arrays in batches(ds, 16):
+        for index, cube in zip(indices, arrays["dirty"]):
+            images = {"dirty": (cube.sum(axis=0), dirty_beam)}
+            if index in tclean_dirs:
+                image, header = fitsio.read_cube(Path(tclean_dirs[index]) / "image.fits")
+                bmaj, bmin, bpa = fitsio.beam_arcsec(header)
+                images["tclean"] = (np.nan_to_num(image).sum(axis=0),
+                                    geometry.Beam(bmaj / grid.cell_arcsec, bmin / grid.cell_arcsec, bpa))
+            rms = robust_rms(cube)
+            for kind, (image, beam) in images.items():
+                table = find_sources(image, grid, beam, thresh_isl, thresh_pix, workdir)
+                table["measured_snr"] = [measured_snr(cube, x, y, rms) for x, y in zip(table["x_pix"], table["y_pix"])]
+                table.add_column(np.full(len(table), index, dtype=np.int64), name="cube", index=0)
+                found[kind].append(table)
+    for kind, path in (("dirty", out_dirty), ("tclean", out_tclean)):
+        table = vstack(found[kind]) if found[kind] else empty_table()
+        if "cube" not in table.colnames:  # no image of this kind
+            table.add_column(np.zeros(0, dtype=np.int64), name="cube", index=0)
+            table["measured_snr"] = np.zeros(0)
+        table.meta.update(provenance.record(params))
+        table.write(path, format="ascii.ecsv", overwrite=True)

@@ -1,0 +1,220 @@
+"""The DeepFocus evaluation rule: tables (CSV + Markdown) and figures on the test split.
+
+Tables (``<tables>/deepfocus_*.{csv,md}``):
+
+* ``detection``: completeness / contamination of each stage, overall and per
+  SNR bin: Blobs Finder (2-D boxes), DeepGRU (1-D line ranges in the true
+  sources' boxes), DeepFocus (3-D boxes, IoU >= ``iou_3d``).
+* ``vs_pybdsf``: DeepFocus and PyBDSF on the sky plane (2-D boxes, the same
+  matching), at PyBDSF's default ``thresh_pix`` and DeepFocus's score
+  threshold with the highest completeness at no more contamination; also on
+  the tCLEAN subset, PyBDSF reading the integrated tCLEAN images.
+* ``characterisation``: residuals of the matched DeepFocus sources.
+* ``vs_tclean``: reconstruction residuals in units of the noise and wall
+  seconds per cube of each, with their ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table, vstack
+
+from .. import fitsio
+from ..dataset.torch_dataset import CubeDataset
+from ..deepfocus import blobsfinder, deepgru, geometry
+from ..deepfocus.pipeline import boxes_of
+from ..deepfocus.preprocess import robust_rms
+from ..deepfocus.tasks import checkpoint_paths
+from ..deepfocus.train import choose_device, load_model
+from ..deepfocus.trainsets import batches
+from ..tables import write_table
+from . import characterisation, figures, matching, reconstruction
+from .detection import Detections, unique_2d
+from .tclean import noise_rms
+
+log = logging.getLogger(__name__)
+BOX_2D = ["box_x0", "box_y0", "box_x1", "box_y1"]  # PyBDSF catalogues
+
+
+def collect(manifest: str, models_dir: str, catalogue: Table, pybdsf: Table, config: dict) -> dict:
+    """Detections of every stage and method on the test cubes, and the matched truth/catalogue rows."""
+    ev, device = config["evaluation"], choose_device()
+    paths = checkpoint_paths(models_dir)
+    finder, meta = load_model(paths["blobsfinder"], blobsfinder.BlobsFinder, device)
+    gru, _ = load_model(paths["deepgru"], deepgru.DeepGRU, device)
+    beam, cell, shape = geometry.Beam(**meta["beam"]), meta["cell_arcsec"], tuple(meta["shape"])
+    ds = CubeDataset(manifest, "test", ("dirty",))
+    truth = ds.sources()
+    stages = {"blobsfinder_2d": Detections("Blobs Finder (2-D)", ev["iou_2d"], ev["max_offset_pix"]),
+              "deepgru_1d": Detections("DeepGRU (1-D, true boxes)", ev["iou_1d"]),
+              "deepfocus_3d": Detections("DeepFocus (3-D)", ev["iou_3d"]),
+              "deepfocus_2d": Detections("DeepFocus (2-D)", ev["iou_2d"], ev["max_offset_pix"]),
+              "pybdsf_2d": Detections("PyBDSF dirty (2-D)", ev["iou_2d"], ev["max_offset_pix"])}
+    order, cube_truth, cube_catalogue = [], [], []
+    lines = {k: config["deepgru"][k] for k in ("height", "prominence", "distance", "half_width")}
+    for indices, arrays in batches(ds, config["batch_cubes"]):
+        prob = blobsfinder.probability(finder, arrays["dirty"].sum(axis=1), device)
+        for i, cube, p in zip(indices, arrays["dirty"], prob):
+            t = truth[truth["cube"] == i]
+            boxes3 = geometry.source_boxes(t, beam, cell, shape)
+            boxes2 = boxes3[:, [0, 1, 3, 4]]
+            snr = np.asarray(t["snr"], float)
+            rms = robust_rms(cube)
+
+            def measured(xy):
+                return [matching.measured_snr(cube, x, y, rms) for x, y in xy]
+
+            blobs = blobsfinder.find_blobs(p, config["blobsfinder"]["threshold"])
+            stages["blobsfinder_2d"].add(boxes2, snr, [b["box"] for b in blobs], [b["score"] for b in blobs],
+                                         measured([b["centre"] for b in blobs]))
+            _add_lines(stages["deepgru_1d"], gru, cube, t, boxes2, lines, device)
+            c = catalogue[catalogue["cube"] == i]
+            pred3 = boxes_of(c)
+            xy = list(zip(np.asarray(c["x_pix"], float), np.asarray(c["y_pix"], float)))
+            stages["deepfocus_3d"].add(boxes3, snr, pred3, np.asarray(c["score"], float), measured(xy))
+            keep = unique_2d(pred3, np.asarray(c["score"], float))
+            stages["deepfocus_2d"].add(boxes2, snr, pred3[keep][:, [0, 1, 3, 4]], np.asarray(c["score"], float)[keep],
+                                       measured([xy[k] for k in keep]))
+            b = pybdsf[pybdsf["cube"] == i]
+            stages["pybdsf_2d"].add(boxes2, snr, boxes_of(b, BOX_2D),
+                                    np.asarray(b["snr"], float), np.asarray(b["measured_snr"], float))
+            order.append(i)
+            cube_truth.append(t)
+            cube_catalogue.append(c)
+    return {"stages": stages, "order": order, "truth": cube_truth, "catalogue": cube_catalogue, "beam": beam,
+            "grid": ds.grid()}
+
+
+def _add_lines(stage: Detections, gru, cube, t: Table, boxes2: np.ndarray, lines: dict, device) -> None:
+    """DeepGRU on each true source's box; the truth is every line whose source centre lies in the box."""
+    if len(t) == 0:
+        return
+    prob = deepgru.probability(gru, np.stack([deepgru.box_spectrum(cube, b) for b in boxes2]), device)
+    x, y = np.asarray(t["x_pix"], float), np.asarray(t["y_pix"], float)
+    ranges = np.stack([geometry.line_range(c, w) for c, w in zip(t["line_centre_chan"], t["line_fwhm_chan"])])
+    for box, p, snr in zip(boxes2, prob, t["snr"]):
+        inside = (x >= box[0]) & (x <= box[2]) & (y >= box[1]) & (y <= box[3])
+        found = deepgru.find_lines(p, **lines)
+        stage.add(ranges[inside], np.asarray(t["snr"], float)[inside],
+                  [geometry.line_range(f["centre"], f["fwhm"]) for f in found], [f["height"] for f in found],
+                  np.full(len(found), float(snr)))
+
+
+def detection_table(stages: dict, config: dict) -> Table:
+    edges = config["evaluation"]["snr_bins"]
+    return vstack([stages[k].table(-np.inf, edges) for k in ("blobsfinder_2d", "deepgru_1d", "deepfocus_3d")])
+
+
+def pybdsf_comparison(stages: dict, tclean_units: list[int], pybdsf_tclean: Detections, config: dict
+                      ) -> tuple[Table, dict]:
+    """Side by side at matched thresholds (see the module notes); also returns the operating points."""
+    ev = config["evaluation"]
+    edges, default = ev["snr_bins"], ev["pybdsf"]["thresh_pix_default"]
+    df, bdsf = stages["deepfocus_2d"], stages["pybdsf_2d"]
+    _, bdsf_contamination = bdsf.rates(default)
+    threshold, _, _ = matching.best_threshold(df.scores, df.rates, bdsf_contamination)
+    tables = [bdsf.table(default, edges), df.table(threshold, edges),
+              df.table(-np.inf, edges, "DeepFocus (2-D), all detections")]
+    points = {"pybdsf_thresh_pix": default, "deepfocus_matched_score": threshold}
+    if tclean_units:
+        df_sub = df.subset(tclean_units)
+        _, tclean_contamination = pybdsf_tclean.rates(default)
+        sub_threshold, _, _ = matching.best_threshold(df_sub.scores, df_sub.rates, tclean_contamination)
+        tables += [pybdsf_tclean.table(default, edges),
+                   df_sub.table(sub_threshold, edges, "DeepFocus (2-D), tCLEAN cubes")]
+    return vstack(tables), points
+
+
+def tclean_detections(pybdsf_tclean: Table, stages: dict, order: list[int], tclean_cubes: list[int], config: dict
+                      ) -> tuple[Detections, list[int]]:
+    """PyBDSF on the tCLEAN images, with the truth of the same cubes as the dirty-image comparison."""
+    ev = config["evaluation"]
+    out = Detections("PyBDSF tCLEAN (2-D)", ev["iou_2d"], ev["max_offset_pix"])
+    units = [order.index(i) for i in tclean_cubes]
+    ref = stages["pybdsf_2d"]
+    for k, i in zip(units, tclean_cubes):
+        b = pybdsf_tclean[pybdsf_tclean["cube"] == i]
+        out.add(ref.true_boxes[k], ref.true_snr[k], boxes_of(b, BOX_2D),
+                np.asarray(b["snr"], float), np.asarray(b["measured_snr"], float))
+    return out, units
+
+
+def characterisation_table(collected: dict) -> tuple[Table, dict]:
+    stage = collected["stages"]["deepfocus_3d"]
+    truth_rows, predicted_rows = [], []
+    for pairs, t, c in zip(stage.pairs(), collected["truth"], collected["catalogue"]):
+        for r, p in pairs:
+            truth_rows.append(t[r])
+            predicted_rows.append(c[p])
+    truth = Table(rows=truth_rows, names=collected["truth"][0].colnames) if truth_rows else None
+    predicted = Table(rows=predicted_rows, names=collected["catalogue"][0].colnames) if predicted_rows else None
+    if truth is None:
+        return characterisation.summary({k: (np.zeros(0), np.zeros(0)) for k in characterisation.UNITS}), {}
+    beam = collected["beam"]
+    res = characterisation.residuals(truth, predicted, np.sqrt(beam.fwhm_major * beam.fwhm_minor),
+                                     collected["grid"].cell_arcsec)
+    return characterisation.summary(res), res
+
+
+def tclean_table(manifest: str, inference_dir: str, tclean_dirs: dict[int, str], timing: dict) -> Table:
+    """Per tCLEAN cube: residuals of each reconstruction (noise units) and seconds per cube; then the mean."""
+    ds = CubeDataset(manifest, "test", ("model",))
+    grid, pb = ds.grid(), ds.shared("pb")
+    rows = []
+    for index, directory in tclean_dirs.items():
+        truth = ds[ds.indices.index(index)]["model"].numpy().astype(float)
+        model, _ = fitsio.read_cube(Path(inference_dir) / f"cube_{index:04d}" / "model.fits")
+        tclean_model, _ = fitsio.read_cube(Path(directory) / "model.fits")
+        tclean_image, header = fitsio.read_cube(Path(directory) / "image.fits")
+        stats = reconstruction.compare(truth, model, tclean_model, tclean_image, pb, noise_rms(manifest, index),
+                                       grid.cell_arcsec, fitsio.beam_arcsec(header))
+        seconds = json.loads((Path(directory) / "timing.json").read_text())["tclean_seconds"]
+        row = {"cube": str(index)}
+        for name, s in stats.items():
+            row.update({f"{name}_rms": s["rms"], f"{name}_p99": s["p99"]})
+        row.update({"tclean_s": seconds, "deepfocus_s": timing["compute_seconds_per_cube"]})
+        rows.append(row)
+    table = Table(rows=rows)
+    mean = {name: (float(np.mean(table[name])) if name != "cube" else "mean") for name in table.colnames}
+    table.add_row(mean)
+    table["speedup"] = table["tclean_s"] / table["deepfocus_s"]
+    return table
+
+
+def evaluate(manifest: str, models_dir: str, inference_dir: str, tclean_dirs: dict[int, str], pybdsf_dirty: str,
+             pybdsf_tclean: str, tables_dir: str, figures_dir: str, config: dict, params=None) -> None:
+    catalogue = Table.read(Path(inference_dir) / "catalogue.ecsv")
+    timing = json.loads((Path(inference_dir) / "timing.json").read_text())
+    collected = collect(manifest, models_dir, catalogue, Table.read(pybdsf_dirty), config)
+    stages = collected["stages"]
+    bdsf_tclean, units = tclean_detections(Table.read(pybdsf_tclean), stages, collected["order"],
+                                           sorted(tclean_dirs), config)
+    tables, figs = Path(tables_dir), Path(figures_dir)
+    figs.mkdir(parents=True, exist_ok=True)
+    detection = detection_table(stages, config)
+    write_table(detection, tables / "deepfocus_detection.csv", tables / "deepfocus_detection.md",
+                "DeepFocus: detection per stage on the test split", params)
+    comparison, points = pybdsf_comparison(stages, units, bdsf_tclean, config)
+    comparison.meta["note"] = (f"matched thresholds: PyBDSF thresh_pix={points['pybdsf_thresh_pix']}, DeepFocus "
+                               f"score >= {points['deepfocus_matched_score']:.3g}; completeness per true SNR, "
+                               "contamination per measured SNR (dirty-cube peak at the detection)")
+    write_table(comparison, tables / "deepfocus_vs_pybdsf.csv", tables / "deepfocus_vs_pybdsf.md",
+                "DeepFocus vs PyBDSF on the sky plane (2-D boxes)", params)
+    summary, residuals = characterisation_table(collected)
+    write_table(summary, tables / "deepfocus_characterisation.csv", tables / "deepfocus_characterisation.md",
+                "DeepFocus: predicted minus true parameters of the matched sources", params)
+    if tclean_dirs:
+        versus = tclean_table(manifest, inference_dir, tclean_dirs, timing)
+        versus.meta["note"] = ("residuals: (reconstruction - truth) at tCLEAN's restoring beam over the channel "
+                               "noise; seconds: tclean call vs the DeepFocus pipeline per cube (batched, models "
+                               f"loaded once, {timing['device']})")
+        write_table(versus, tables / "deepfocus_vs_tclean.csv", tables / "deepfocus_vs_tclean.md",
+                    "DeepFocus vs tCLEAN: reconstruction residuals and wall time per cube", params)
+    figures.completeness(stages, points, config["evaluation"]["snr_bins"], figs / "deepfocus_completeness.png")
+    figures.sweep(stages, figs / "deepfocus_sweep.png")
+    figures.residual_histograms(residuals, figs / "deepfocus_residuals.png")
+    log.info("evaluation written to %s and %s", tables, figs)
