@@ -10,17 +10,31 @@ except wconfig.ConfigError as exc:
     raise WorkflowError(f"invalid configuration: {exc}") from None
 
 RESOLVE = config["resolve"]
-# runs that download public data only take part when the config allows the network
+
+
+def _absent_optional(run):
+    data = run["data"]
+    return data.get("optional") and not (Path(workflow.basedir) / data["path"]).exists()
+
+
+# runs that download public data only take part when the config allows the network;
+# optional local data that this machine lacks is skipped too
 RESOLVE_RUNS = {
     name: run
     for name, run in RESOLVE["runs"].items()
-    if resolve_settings.source(run) != "url" or RESOLVE["network"]
+    if (resolve_settings.source(run) != "url" or RESOLVE["network"]) and not _absent_optional(run)
 }
-RESOLVE_OFFLINE = sorted(set(RESOLVE["runs"]) - set(RESOLVE_RUNS))
-if RESOLVE_OFFLINE:
+RESOLVE_OFFLINE = sorted(n for n, r in RESOLVE["runs"].items() if resolve_settings.source(r) == "url")
+RESOLVE_ABSENT = sorted(n for n, r in RESOLVE["runs"].items() if _absent_optional(r))
+if RESOLVE_OFFLINE and not RESOLVE["network"]:
     logger.info(
         f"RESOLVE runs {', '.join(RESOLVE_OFFLINE)} skipped: they download public archive data "
         "and resolve.network is false"
+    )
+if RESOLVE_ABSENT:
+    logger.warning(
+        f"RESOLVE runs {', '.join(RESOLVE_ABSENT)} skipped: their measurement set is not on this machine "
+        f"({', '.join(RESOLVE['runs'][n]['data']['path'] for n in RESOLVE_ABSENT)} relative to {workflow.basedir})"
     )
 RESOLVE_DATASETS = [n for n in RESOLVE["runs"] if n != resolve_settings.SIMULATED_RUN]
 RESOLVE_PRODUCTS = resolve_products.FILES
