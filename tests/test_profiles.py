@@ -18,3 +18,24 @@ def test_slurm_dry_run_routes_jobs(tmp_path):
     assert "slurm_partition=cpu" in out
     # memory and run time come from the rules, e.g. the shard jobs' computed memory
     assert "rule dataset_shard" in out and "runtime=120" in out
+
+
+def job_resources(output: str) -> dict[str, str]:
+    """rule name -> its resources line, from a dry run's job listing."""
+    found, rule = {}, None
+    for line in output.splitlines():
+        line = line.strip()
+        if line.startswith("rule ") or line.startswith("localrule "):
+            rule = line.split()[1].rstrip(":")
+        elif line.startswith("resources:") and rule:
+            found[rule] = line
+    return found
+
+
+def test_slurm_dry_run_sends_gpu_rules_to_gpus(tmp_path):
+    result = run_snakemake(tmp_path, "-n", "--workflow-profile", str(ROOT / "profiles" / "slurm"))
+    resources = job_resources(result.stdout + result.stderr)
+    for rule in ("train_blobsfinder", "train_deepgru", "train_resnet", "deepfocus_inference"):
+        assert "gpu=1" in resources[rule] and "slurm_partition=gpu" in resources[rule], (rule, resources.get(rule))
+    for rule in ("simulate_casa", "dataset_shard", "tclean_dirty"):
+        assert "gpu" not in resources[rule].replace("slurm_partition=cpu", "")
