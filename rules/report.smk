@@ -58,11 +58,15 @@ rule effective_config:
 rule benchmark_table:
     input:
         all_outputs(benchmark_table=False),
+        timing=f"{DF}/test/timing.json",
     output:
         csv=report(f"{R}/tables/benchmarks.csv", caption="../report/benchmarks.rst", category="Speed"),
         md=f"{R}/tables/benchmarks.md",
+        speed_csv=report(f"{R}/tables/speed.csv", caption="../report/speed.rst", category="Speed"),
+        speed_md=f"{R}/tables/speed.md",
     params:
         benchmarks=BENCH,
+        p=params_json(**config),
     log:
         f"{LOGS}/benchmark_table.log",
     benchmark:
@@ -74,7 +78,9 @@ rule benchmark_table:
         mem_mb=1000,
         runtime=5,
     shell:
-        "python -m workflow_lib benchmark-table --benchmarks {params.benchmarks} --csv {output.csv} --md {output.md} > {log} 2>&1"
+        "python -m workflow_lib benchmark-table --params {params.p:q} --benchmarks {params.benchmarks}"
+        " --deepfocus-timing {input.timing} --csv {output.csv} --md {output.md}"
+        " --speed-csv {output.speed_csv} --speed-md {output.speed_md} > {log} 2>&1"
 
 
 rule paper:

@@ -73,6 +73,10 @@ def test_figures_tables_and_report(run):
     bench = Table.read(run / "tables" / "benchmarks.csv")
     assert {"simulate_casa", "tclean_dirty", "dataset_shard"} <= set(bench["rule"])
     assert (bench["total_s"] > 0).all()
+    speed = Table.read(run / "tables" / "speed.csv")
+    assert {"CASA simobserve + thermal noise", "ducc backend (dataset shards, 1 thread each)",
+            "DeepFocus whole pipeline, batched (cpu)", "RESOLVE continuum (exact mode)"} <= set(speed["method"])
+    assert (speed["s_per_item"] > 0).all()
     assert (run / "figures" / "continuum_tclean.pdf").stat().st_size > 1000
     result = run_snakemake(run.parent.parent, "--report", "report.html")
     assert result.returncode == 0, result.stderr[-3000:]

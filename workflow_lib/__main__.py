@@ -70,11 +70,14 @@ def cmd_continuum_figure(args, params):
 
 
 def cmd_benchmark_table(args, params):
+    from .speed import speed_table
     from .tables import benchmark_summary, write_table
 
     table = benchmark_summary(args.benchmarks)
     table.meta["note"] = "wall seconds and peak resident memory of every job, from the rules' benchmark files"
     write_table(table, args.csv, args.md, "Wall time and memory per rule", params=params)
+    write_table(speed_table(args.benchmarks, params, args.deepfocus_timing), args.speed_csv, args.speed_md,
+                "Speed: seconds per cube or image", params=params)
 
 
 def cmd_effective_config(args, params):
@@ -285,10 +288,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--png", required=True)
     s.add_argument("--pdf", required=True)
 
-    s = command("benchmark-table", cmd_benchmark_table, "per-rule wall time and memory from benchmark files")
+    s = command("benchmark-table", cmd_benchmark_table, "per-rule wall time and memory, and the speed table")
     s.add_argument("--benchmarks", required=True, help="benchmark directory")
+    s.add_argument("--deepfocus-timing", help="timing.json of the DeepFocus inference rule")
     s.add_argument("--csv", required=True)
     s.add_argument("--md", required=True)
+    s.add_argument("--speed-csv", required=True)
+    s.add_argument("--speed-md", required=True)
 
     s = command("effective-config", cmd_effective_config, "the validated configuration with defaults, as YAML")
     s.add_argument("--out", required=True)
