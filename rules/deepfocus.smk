@@ -202,11 +202,16 @@ rule deepfocus_evaluate:
         pybdsf_tclean=f"{DF}/pybdsf/tclean.ecsv",
         tclean=[f"{DF}/tclean/cube_{i:04d}/{p}.fits" for i in DF_TCLEAN for p in ("image", "model")],
     output:
-        tables=[f"{R}/tables/deepfocus_{t}.{ext}" for t in DF_TABLES for ext in ("csv", "md")],
+        tables=[
+            report(f"{R}/tables/deepfocus_{t}.csv", caption=f"../report/deepfocus_{t}.rst", category="DeepFocus")
+            for t in DF_TABLES
+        ],
+        markdown=[f"{R}/tables/deepfocus_{t}.md" for t in DF_TABLES],
         figures=[
             report(f"{R}/figures/deepfocus_{f}.png", caption=f"../report/deepfocus_{f}.rst", category="DeepFocus")
             for f in DF_FIGURES
         ],
+        pdfs=[f"{R}/figures/deepfocus_{f}.pdf" for f in DF_FIGURES],
     params:
         p=df_params(*DF_INFERENCE, "evaluation"),
         tclean=df_tclean_args(f"{DF}/tclean/cube_{i:04d}" for i in DF_TCLEAN),

@@ -10,7 +10,7 @@ DF_TARGETS = ["fwhm_major", "fwhm_minor", "pa", "flux"]
 DF_TEST = split_indices(config["dataset"]["count"], config["dataset"]["split"], config["seed"])["test"]
 DF_TCLEAN = DF_TEST[: DF_CFG["evaluation"]["tclean_cubes"]]
 DF_TABLES = ["detection", "vs_pybdsf", "characterisation"] + (["vs_tclean"] if DF_TCLEAN else [])
-DF_FIGURES = ["completeness", "sweep", "residuals"]
+DF_FIGURES = ["completeness", "sweep", "residuals", "examples"]
 DF_PRODUCTS = ["catalogue.ecsv", "model.fits", "continuum.fits"]  # per test cube
 if DF_CFG["evaluation"]["tclean_method"] not in config["imaging"]["methods"]:
     raise WorkflowError(
@@ -46,7 +46,7 @@ def df_tclean_args(dirs):
 
 def deepfocus_outputs():
     tables = [f"{R}/tables/deepfocus_{t}.{ext}" for t in DF_TABLES for ext in ("csv", "md")]
-    return tables + [f"{R}/figures/deepfocus_{f}.png" for f in DF_FIGURES]
+    return tables + [f"{R}/figures/deepfocus_{f}.{ext}" for f in DF_FIGURES for ext in ("png", "pdf")]
 
 
 PAPER_OUTPUTS.extend(deepfocus_outputs())

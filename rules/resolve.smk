@@ -84,7 +84,7 @@ rule resolve:
     input:
         ms=resolve_ms,
     output:
-        **resolve_files("{run}"),
+        **resolve_rule_outputs(),
     params:
         p=lambda w: params_json(run=RESOLVE["runs"][w.run], seed=config["seed"], name=w.run),
         out=lambda w, output: pairs(output),
@@ -113,11 +113,13 @@ if resolve_settings.SIMULATED_RUN in RESOLVE_RUNS:
             images=compare_images("continuum").values(),
             resolve=resolve_files("continuum", ["samples", "mean", "std"]).values(),
         output:
-            csv=f"{R}/tables/resolve_continuum_peak_flux.csv",
+            csv=resolve_report(f"{R}/tables/resolve_continuum_peak_flux.csv", "resolve_continuum_peak_flux",
+                               "continuum"),
             md=f"{R}/tables/resolve_continuum_peak_flux.md",
-            calibration_csv=f"{R}/tables/resolve_calibration.csv",
+            calibration_csv=resolve_report(f"{R}/tables/resolve_calibration.csv", "resolve_calibration",
+                                           "continuum"),
             calibration_md=f"{R}/tables/resolve_calibration.md",
-            png=f"{R}/figures/resolve_continuum.png",
+            png=resolve_report(f"{R}/figures/resolve_continuum.png", "resolve_continuum_figure", "continuum"),
             pdf=f"{R}/figures/resolve_continuum.pdf",
         params:
             images=pairs(compare_images("continuum")),
@@ -149,9 +151,9 @@ rule resolve_disk_table:
         images=lambda w: compare_images(w.dataset).values(),
         resolve=lambda w: resolve_files(w.dataset, ["samples", "mean", "std"]).values(),
     output:
-        csv=f"{R}/tables/resolve_{{dataset}}_flux.csv",
+        csv=resolve_report(f"{R}/tables/resolve_{{dataset}}_flux.csv", "resolve_disk_flux", "{dataset}"),
         md=f"{R}/tables/resolve_{{dataset}}_flux.md",
-        png=f"{R}/figures/resolve_{{dataset}}.png",
+        png=resolve_report(f"{R}/figures/resolve_{{dataset}}.png", "resolve_disk_figure", "{dataset}"),
         pdf=f"{R}/figures/resolve_{{dataset}}.pdf",
     params:
         images=lambda w: pairs(compare_images(w.dataset)),

@@ -49,6 +49,24 @@ def resolve_files(run, keys=RESOLVE_PRODUCTS):
     return {k: f"{R}/{run}/resolve/{RESOLVE_PRODUCTS[k]}" for k in keys}
 
 
+# products of rule `resolve` that go into the HTML report, with their captions
+RESOLVE_REPORTED = {"power_png": "resolve_power_spectrum", "hyper_csv": "resolve_hyperparameters",
+                    "history_png": "resolve_history"}
+
+
+def resolve_rule_outputs():
+    """resolve_files("{run}") with the reported products wrapped for the report, one subcategory per run."""
+    return {
+        k: report(path, caption=f"../report/{RESOLVE_REPORTED[k]}.rst", category="RESOLVE", subcategory="{run}")
+        if k in RESOLVE_REPORTED else path
+        for k, path in resolve_files("{run}").items()
+    }
+
+
+def resolve_report(path, caption, subcategory):
+    return report(path, caption=f"../report/{caption}.rst", category="RESOLVE", subcategory=subcategory)
+
+
 def resolve_ms(wildcards):
     if wildcards.run == resolve_settings.SIMULATED_RUN:
         return f"{R}/continuum/sim.ms"

@@ -59,7 +59,7 @@ def test_products_of_the_simulated_field(run):
     # the brightest pixel is component A at the phase centre
     y, x = np.unravel_index(np.argmax(mean[0]), mean[0].shape)
     assert abs(x - 32) <= 1 and abs(y - 32) <= 1
-    for name in ("relative_std.fits", "samples.h5", "power_spectrum.png", "history.png"):
+    for name in ("relative_std.fits", "samples.h5", "power_spectrum.png", "power_spectrum.pdf", "history.png"):
         assert (out / name).is_file()
     power = Table.read(out / "power_spectrum.csv")
     assert power["k_lambda"][0] == 0 and np.all(np.diff(power["k_lambda"]) > 0) and "sample_1" in power.colnames

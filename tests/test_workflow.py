@@ -82,6 +82,11 @@ def test_figures_tables_and_report(run):
     assert result.returncode == 0, result.stderr[-3000:]
     html = (run.parent.parent / "report.html").read_text()
     assert "continuum_tclean.png" in html and "Table 2 layout" in html
+    # captions of report entries (file names alone also appear in the rules' code listings)
+    for caption in ("Speed of each method in this run", "The simulated continuum field (the study's Fig. 9)",
+                    "posterior power spectrum of the log-sky", "correlated-field hyperparameters",
+                    "DeepFocus detection on the test split", "DeepFocus stage by stage on the first test cubes"):
+        assert caption in html, caption
 
 
 def test_second_run_has_nothing_to_do(run):

@@ -62,6 +62,18 @@ class Result:
     continuum: np.ndarray
 
 
+@dataclass
+class Stages:
+    """What the detection stages computed for a batch of cubes, kept for figures and diagnostics."""
+
+    probability: np.ndarray  # (n, ny, nx) Blobs Finder maps (zero for cubes without variation)
+    blobs: list[tuple[int, dict]]  # (cube in the batch, island of :func:`.blobsfinder.find_blobs`)
+    spectra: np.ndarray  # (n_blobs, nchan) the blobs' box-summed dirty spectra (Jy/beam x pixels)
+    emission: np.ndarray  # (n_blobs, nchan) DeepGRU emission probability of those spectra
+    sources: list[list[dict]]  # per blob: its sources after focusing (see :func:`.focusing.box_sources`)
+    detections: list[list[dict]]  # per cube: the sources of its blobs
+
+
 def empty_catalogue() -> Table:
     table = Table(names=[c[0] for c in CATALOGUE_COLUMNS], dtype=[c[1] for c in CATALOGUE_COLUMNS])
     for name, _, unit in CATALOGUE_COLUMNS:
@@ -177,23 +189,30 @@ class DeepFocus:
 
     def detect(self, cubes: np.ndarray) -> list[list[dict]]:
         """Stages 1-4 for a batch of cubes: per cube, the sources that pass focusing and the FP rules."""
+        return self.stages(cubes).detections
+
+    def stages(self, cubes: np.ndarray) -> Stages:
+        """Stages 1-4 for a batch of cubes with what each stage computed (see :class:`Stages`)."""
         s = self.settings
+        n, nchan, ny, nx = cubes.shape
         flat = np.array([np.ptp(c) == 0 for c in cubes], dtype=bool)
         integrated = cubes.sum(axis=1)
-        detections: list[list[dict]] = [[] for _ in cubes]
+        out = Stages(np.zeros((n, ny, nx), dtype=np.float32), [], np.zeros((0, nchan)), np.zeros((0, nchan)), [],
+                     [[] for _ in cubes])
         live = np.flatnonzero(~flat)
         if live.size == 0:
-            return detections
-        prob = blobsfinder.probability(self.finder, integrated[live], self.device)
-        blobs = [(i, b) for i, p in zip(live, prob) for b in blobsfinder.find_blobs(p, s["threshold"])]
-        if not blobs:
-            return detections
-        spectra = np.stack([deepgru.box_spectrum(cubes[i], b["box"]) for i, b in blobs])
-        emission = deepgru.probability(self.gru, spectra, self.device)
-        for (i, blob), p in zip(blobs, emission):
+            return out
+        out.probability[live] = blobsfinder.probability(self.finder, integrated[live], self.device)
+        out.blobs = [(i, b) for i in live for b in blobsfinder.find_blobs(out.probability[i], s["threshold"])]
+        if not out.blobs:
+            return out
+        out.spectra = np.stack([deepgru.box_spectrum(cubes[i], b["box"]) for i, b in out.blobs])
+        out.emission = deepgru.probability(self.gru, out.spectra, self.device)
+        for (i, blob), p in zip(out.blobs, out.emission):
             lines = deepgru.find_lines(p, **s["lines"])
-            detections[i] += focusing.box_sources(cubes[i], integrated[i], blob, lines, s)
-        return detections
+            out.sources.append(focusing.box_sources(cubes[i], integrated[i], blob, lines, s))
+            out.detections[i] += out.sources[-1]
+        return out
 
     def characterise(self, cubes: np.ndarray, detections: list[list[dict]], grid: fitsio.Grid) -> list[Result]:
         """Stage 5-6: ResNet parameters, fluxes, catalogue, model cube and continuum image per cube."""

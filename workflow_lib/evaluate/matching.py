@@ -62,6 +62,12 @@ def binned_rates(true_snr, found, pred_snr, real, edges) -> Table:
                  dtype=(str, int, float, int, float))
 
 
+def centred_in(truth: Table, box) -> np.ndarray:
+    """Mask of the true sources centred in a 2-D box: the lines its summed spectrum must show."""
+    x, y = np.asarray(truth["x_pix"], float), np.asarray(truth["y_pix"], float)
+    return (x >= box[0]) & (x <= box[2]) & (y >= box[1]) & (y <= box[3])
+
+
 def measured_snr(cube: np.ndarray, x: float, y: float, rms: float) -> float:
     """Peak over channels of the dirty spectrum at the nearest pixel, over the channel noise.
 

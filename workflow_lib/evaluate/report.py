@@ -12,6 +12,9 @@ Tables (``<tables>/deepfocus_*.{csv,md}``):
 * ``characterisation``: residuals of the matched DeepFocus sources.
 * ``vs_tclean``: reconstruction residuals in units of the noise and wall
   seconds per cube of each, with their ratio.
+
+Figures (``<figures>/deepfocus_*.{png,pdf}``): completeness, sweep,
+residuals and examples (stage by stage on a few test cubes, see :mod:`.examples`).
 """
 
 from __future__ import annotations
@@ -26,13 +29,13 @@ from astropy.table import Table, vstack
 from .. import fitsio
 from ..dataset.torch_dataset import CubeDataset
 from ..deepfocus import blobsfinder, deepgru, geometry
-from ..deepfocus.pipeline import boxes_of
+from ..deepfocus.pipeline import DeepFocus, boxes_of, settings_of
 from ..deepfocus.preprocess import robust_rms
 from ..deepfocus.tasks import checkpoint_paths
 from ..deepfocus.train import choose_device, load_model
 from ..deepfocus.trainsets import batches
 from ..tables import write_table
-from . import characterisation, figures, matching, reconstruction
+from . import characterisation, examples, figures, matching, reconstruction
 from .detection import Detections, unique_2d
 from .tclean import noise_rms
 
@@ -94,10 +97,9 @@ def _add_lines(stage: Detections, gru, cube, t: Table, boxes2: np.ndarray, lines
     if len(t) == 0:
         return
     prob = deepgru.probability(gru, np.stack([deepgru.box_spectrum(cube, b) for b in boxes2]), device)
-    x, y = np.asarray(t["x_pix"], float), np.asarray(t["y_pix"], float)
     ranges = np.stack([geometry.line_range(c, w) for c, w in zip(t["line_centre_chan"], t["line_fwhm_chan"])])
     for box, p, snr in zip(boxes2, prob, t["snr"]):
-        inside = (x >= box[0]) & (x <= box[2]) & (y >= box[1]) & (y <= box[3])
+        inside = matching.centred_in(t, box)
         found = deepgru.find_lines(p, **lines)
         stage.add(ranges[inside], np.asarray(t["snr"], float)[inside],
                   [geometry.line_range(f["centre"], f["fwhm"]) for f in found], [f["height"] for f in found],
@@ -214,7 +216,14 @@ def evaluate(manifest: str, models_dir: str, inference_dir: str, tclean_dirs: di
                                f"loaded once, {timing['device']})")
         write_table(versus, tables / "deepfocus_vs_tclean.csv", tables / "deepfocus_vs_tclean.md",
                     "DeepFocus vs tCLEAN: reconstruction residuals and wall time per cube", params)
-    figures.completeness(stages, points, config["evaluation"]["snr_bins"], figs / "deepfocus_completeness.png")
-    figures.sweep(stages, figs / "deepfocus_sweep.png")
-    figures.residual_histograms(residuals, figs / "deepfocus_residuals.png")
+
+    def figure(name: str) -> tuple[Path, Path]:
+        return figs / f"deepfocus_{name}.png", figs / f"deepfocus_{name}.pdf"
+
+    figures.completeness(stages, points, config["evaluation"]["snr_bins"], *figure("completeness"))
+    figures.sweep(stages, *figure("sweep"))
+    figures.residual_histograms(residuals, *figure("residuals"))
+    checkpoints = checkpoint_paths(models_dir)
+    pipeline = DeepFocus.load({k: checkpoints[k] for k in ("blobsfinder", "deepgru")}, settings_of(config))
+    figures.examples(examples.collect(manifest, pipeline, catalogue), *figure("examples"))
     log.info("evaluation written to %s and %s", tables, figs)

@@ -32,6 +32,7 @@ FILES = {
     "samples": "samples.h5",
     "power_csv": "power_spectrum.csv",
     "power_png": "power_spectrum.png",
+    "power_pdf": "power_spectrum.pdf",
     "hyper_csv": "hyperparameters.csv",
     "hyper_md": "hyperparameters.md",
     "history_csv": "history.csv",
@@ -83,8 +84,8 @@ def power_spectrum_samples(samples, sky: SkyModel, nbins: int = 64) -> tuple[np.
     return k_binned, power
 
 
-def write_power_spectrum(csv_path: str, png_path: str, samples, sky: SkyModel) -> None:
-    """Power spectrum of ln I: samples, mean and std per k (CSV and log-log PNG)."""
+def write_power_spectrum(csv_path: str, png_path: str, pdf_path: str, samples, sky: SkyModel) -> None:
+    """Power spectrum of ln I: samples, mean and std per k (CSV and log-log PNG + PDF)."""
     k, values = power_spectrum_samples(samples, sky)
     mean, std = values.mean(axis=0), values.std(axis=0)
     with open(csv_path, "w", newline="") as fh:
@@ -104,6 +105,7 @@ def write_power_spectrum(csv_path: str, png_path: str, samples, sky: SkyModel) -
     ax.legend()
     fig.tight_layout()
     fig.savefig(png_path, dpi=120)
+    fig.savefig(pdf_path)
     plt.close(fig)
 
 

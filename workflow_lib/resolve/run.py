@@ -63,7 +63,7 @@ def run(ms: str, spec: dict, seed: int, name: str, out: dict, state_dir: str, th
     grid = image_grid(obs, spec["image"]["npix"], spec["image"]["cell_arcsec"])
     products.write_images(samples, sky_model, grid, out, params)
     products.write_samples(out["samples"], samples, sky_model, grid.cell_arcsec, params)
-    products.write_power_spectrum(out["power_csv"], out["power_png"], samples, sky_model)
+    products.write_power_spectrum(out["power_csv"], out["power_png"], out["power_pdf"], samples, sky_model)
     products.write_hyperparameters(out["hyper_csv"], out["hyper_md"], samples,
                                    {**sky_model.hyperparameters, **noise_model.hyperparameters}, params)
     products.write_history(out["history_csv"], out["history_png"], history)
