@@ -45,12 +45,12 @@ def speed_table(bench_dir: str, cfg: dict, deepfocus_timing: str | None = None) 
         return per_item
 
     cubes, dataset = cfg.get("cubes"), cfg.get("dataset")
-    casa_sim = casa_dirty = ducc = clean_test = None
+    casa_dirty = ducc = None
     if cubes:
         sim = _wall_seconds(root, "simulate_casa/cubes/*.tsv")
         dirty = _wall_seconds(root, "tclean_dirty/cubes/*.tsv")
         size, nchan = _cube_size(cubes), cubes["nchan"]
-        casa_sim = add("simulation", "CASA simobserve + thermal noise", size, sim, nchan)
+        add("simulation", "CASA simobserve + thermal noise", size, sim, nchan)
         if sim.size and sim.size == dirty.size:
             casa_dirty = add("dirty cube", "CASA simobserve + noise + tclean niter 0", size, sim + dirty, nchan)
         niter = cfg["imaging"]["cubes"]["niter"]
