@@ -82,9 +82,7 @@ rule train_resnet:
     input:
         f"{DF}/focus_set.h5",
     output:
-        model=f"{DF_MODELS}/resnet_{{df_target}}/model.pt",
-        history=f"{DF_MODELS}/resnet_{{df_target}}/history.csv",
-        curve=f"{DF_MODELS}/resnet_{{df_target}}/loss.png",
+        **df_training_outputs("resnet_{df_target}"),
     params:
         p=df_params("resnets"),
         out=lambda w, output: Path(output.model).parent,

@@ -10,7 +10,8 @@ import torch
 
 from workflow_lib import skymodels
 from workflow_lib.dataset.manifest import split_indices, verify_shard, write_manifest, write_split
-from workflow_lib.dataset.shards import build_shard, sha256
+from workflow_lib.dataset.shards import build_shard
+from workflow_lib.provenance import file_sha256 as sha256
 from workflow_lib.dataset.torch_dataset import CubeDataset
 from workflow_lib.simulate.coverage import make_coverage
 

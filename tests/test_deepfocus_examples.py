@@ -15,7 +15,7 @@ from astropy.table import Table
 from scipy.special import expit
 
 from workflow_lib import fitsio
-from workflow_lib.skymodels import FWHM_TO_SIGMA
+from workflow_lib.units import FWHM_TO_SIGMA
 from workflow_lib.deepfocus import deepgru, geometry
 from workflow_lib.deepfocus.pipeline import BOX_COLUMNS, DeepFocus
 from workflow_lib.deepfocus.preprocess import minmax

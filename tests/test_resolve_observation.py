@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from workflow_lib import msio
+from workflow_lib import msio, provenance
 from workflow_lib.casa import casa
 from workflow_lib.resolve import observation
 from workflow_lib.resolve.observation import C_LIGHT
@@ -200,7 +200,7 @@ def test_download_verifies_the_checksum_and_extracts_the_measurement_set(ms, tmp
     tarball = tmp_path / "data.tgz"
     with tarfile.open(tarball, "w:gz") as tar:
         tar.add(ms, arcname="calibrated/tiny.ms")
-    url, digest = tarball.as_uri(), archive.sha256_of(tarball)
+    url, digest = tarball.as_uri(), provenance.file_sha256(tarball)
     with pytest.raises(RuntimeError, match="resolve.network is false"):
         archive.download_ms(url, "calibrated/tiny.ms", tmp_path / "a.ms", digest, network=False)
     with pytest.raises(ValueError, match="does not match the configured"):

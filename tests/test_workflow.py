@@ -8,7 +8,6 @@ from astropy.table import Table
 
 from conftest import run_snakemake
 from workflow_lib import fitsio
-from workflow_lib.skymodels import FWHM_TO_SIGMA
 
 
 @pytest.fixture(scope="module")

@@ -221,6 +221,11 @@ def cmd_deepfocus_cube(args, params):
     run_cube(args.cube, args.models_dir, args.out_dir, settings, params)
 
 
+def _tclean_dirs(args) -> dict[int, str]:
+    """``--tclean INDEX=DIR ...`` as {cube index: directory of its tCLEAN products}."""
+    return {int(k): v for k, v in _pairs(args.tclean or []).items()}
+
+
 def cmd_deepfocus_tclean(args, params):
     from .evaluate.tclean import tclean_cube
 
@@ -232,7 +237,7 @@ def cmd_deepfocus_tclean(args, params):
 def cmd_deepfocus_pybdsf(args, params):
     from .evaluate.pybdsf import test_catalogues
 
-    test_catalogues(args.manifest, {int(k): v for k, v in _pairs(args.tclean or []).items()}, params["thresh_isl"],
+    test_catalogues(args.manifest, _tclean_dirs(args), params["thresh_isl"],
                     params["thresh_pix"], args.dirty, args.tclean_out, params)
 
 
@@ -240,7 +245,7 @@ def cmd_deepfocus_evaluate(args, params):
     from .evaluate.report import evaluate
 
     _torch_threads(args.threads)
-    evaluate(args.manifest, args.models_dir, args.inference_dir, {int(k): v for k, v in _pairs(args.tclean or []).items()},
+    evaluate(args.manifest, args.models_dir, args.inference_dir, _tclean_dirs(args),
              args.pybdsf_dirty, args.pybdsf_tclean, args.tables, args.figures, params["deepfocus"], params)
 
 

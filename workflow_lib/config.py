@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from .units import C_LIGHT, RAD_TO_ARCSEC
+
 SCHEMA = Path(__file__).resolve().parent.parent / "config" / "schema.yaml"
-C_LIGHT = 299_792_458.0
-RAD_TO_ARCSEC = 180.0 / np.pi * 3600.0
 
 
 class ConfigError(ValueError):

@@ -35,6 +35,15 @@ def params_hash(params) -> str:
     return hashlib.sha256(canonical_json(params).encode()).hexdigest()[:16]
 
 
+def file_sha256(path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks (checksums of shards and downloads)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def record(params) -> dict:
     """Provenance record for table metadata (ECSV/HDF5 attributes)."""
     return {"versions": versions(), "params": params, "params_hash": params_hash(params)}

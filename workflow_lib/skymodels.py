@@ -16,8 +16,7 @@ from astropy import units as u
 from astropy.table import Table
 
 from . import fitsio, provenance, seeds
-
-FWHM_TO_SIGMA = 1.0 / np.sqrt(8.0 * np.log(2.0))
+from .units import FWHM_TO_SIGMA, GAUSSIAN_AREA_PER_FWHM
 
 
 def gaussian_2d(nx: int, ny: int, x0: float, y0: float, fwhm_major_pix: float, fwhm_minor_pix: float,
@@ -186,7 +185,7 @@ def source_table(sources: list[LineSource], grid: fitsio.Grid) -> Table:
     table["line_fwhm_mhz"] = np.asarray(table["line_fwhm_chan"]) * abs(grid.dfreq_hz) / 1e6 * u.MHz
     # Gaussian line integral: peak x FWHM x sqrt(pi / (4 ln 2))
     table["line_integrated_flux_jy_mhz"] = (np.asarray(table["line_flux_jy"]) * np.asarray(table["line_fwhm_mhz"])
-                                            * np.sqrt(np.pi / (4 * np.log(2)))) * u.Jy * u.MHz
+                                            * GAUSSIAN_AREA_PER_FWHM) * u.Jy * u.MHz
     ref = float(grid.freqs_hz.mean())
     # flux density at the line centre: line peak on top of the continuum
     table["peak_flux_jy"] = (np.asarray(table["line_flux_jy"]) + np.asarray(table["continuum_flux_jy"])

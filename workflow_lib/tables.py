@@ -9,7 +9,13 @@ from astropy.table import Table
 from scipy.signal import fftconvolve
 
 from . import fitsio, provenance
-from .skymodels import FWHM_TO_SIGMA, gaussian_2d
+from .skymodels import gaussian_2d
+from .units import FWHM_TO_SIGMA
+
+
+def beam_area_pixels(beam, cell_arcsec: float) -> float:
+    """Area (pixels) of a Gaussian beam (bmaj, bmin arcsec, ...): Jy/beam summed over pixels / this = Jy."""
+    return 2 * np.pi * (beam[0] * FWHM_TO_SIGMA / cell_arcsec) * (beam[1] * FWHM_TO_SIGMA / cell_arcsec)
 
 
 def convolve_with_beam(image: np.ndarray, cell_arcsec: float, beam: tuple[float, float, float]) -> np.ndarray:
@@ -17,8 +23,7 @@ def convolve_with_beam(image: np.ndarray, cell_arcsec: float, beam: tuple[float,
     bmaj, bmin, bpa = beam
     ny, nx = image.shape
     kernel = gaussian_2d(nx, ny, nx // 2, ny // 2, bmaj / cell_arcsec, bmin / cell_arcsec, bpa)
-    beam_area_pix = 2 * np.pi * (bmaj * FWHM_TO_SIGMA / cell_arcsec) * (bmin * FWHM_TO_SIGMA / cell_arcsec)
-    return fftconvolve(image, kernel * beam_area_pix, mode="same")
+    return fftconvolve(image, kernel * beam_area_pixels(beam, cell_arcsec), mode="same")
 
 
 def peak_near(image: np.ndarray, x: float, y: float, radius_pix: float) -> float:

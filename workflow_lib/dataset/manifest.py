@@ -14,7 +14,6 @@ from pathlib import Path
 import h5py
 
 from .. import provenance, seeds
-from .shards import sha256
 
 SPLITS = ("train", "validation", "test")
 
@@ -45,7 +44,7 @@ def verify_shard(path: str | Path) -> str:
     if not path.is_file() or not sidecar.is_file():
         raise FileNotFoundError(f"{path}: shard or its checksum file is missing; rerun snakemake to rebuild it")
     expected = sidecar.read_text().split()[0]
-    actual = sha256(path)
+    actual = provenance.file_sha256(path)
     if actual != expected:
         path.unlink()
         sidecar.unlink()

@@ -19,7 +19,6 @@ Layout (all images float32, cube axes (chan, y, x)):
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import logging
 import shutil
@@ -51,14 +50,6 @@ def shard_range(shard: int, shard_size: int, count: int) -> range:
 
 def n_shards(count: int, shard_size: int) -> int:
     return -(-count // shard_size)
-
-
-def sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def source_snr(imager: ChannelImager, sources: list[skymodels.LineSource], grid, rms: float) -> tuple[list, list]:
@@ -157,7 +148,7 @@ def build_shard(spec: dict, observation: dict, seed: int, coverage_h5: str, shar
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    checksum = sha256(out)
+    checksum = provenance.file_sha256(out)
     Path(f"{out}.sha256").write_text(f"{checksum}  {out.name}\n")
     return {"file": out.name, "first": indices.start, "count": n, "sha256": checksum}
 

@@ -83,6 +83,11 @@ class CubeDataset(torch.utils.data.Dataset):
             tables.append(rows[np.isin(rows["cube"], list(wanted))])
         return vstack(tables) if tables else Table()
 
+    def noise_rms(self, index: int) -> float:
+        """The noise RMS (Jy/beam) recorded for cube ``index`` (global index) of this split."""
+        shard, j = self._where[index]
+        return float(self._open(shard)["noise_rms"][j])
+
     def grid(self) -> Grid:
         """Pixel grid and WCS shared by every cube of the dataset."""
         header = fits.Header.fromstring(self._open(self.shards[0]).attrs["grid_header"])

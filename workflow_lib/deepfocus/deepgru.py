@@ -29,7 +29,7 @@ from scipy.optimize import curve_fit
 from scipy.signal import find_peaks
 from torch import nn
 
-from ..skymodels import FWHM_TO_SIGMA
+from ..units import FWHM_TO_SIGMA
 from .geometry import box_slices
 from .preprocess import robust_rms, two_channel
 

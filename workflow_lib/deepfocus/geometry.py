@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..skymodels import FWHM_TO_SIGMA
+from ..units import FWHM_TO_SIGMA
 
 FOOTPRINT_LEVEL = 0.15  # the Blobs Finder's detection threshold in the study
 
@@ -31,6 +31,11 @@ def covariance(fwhm_major: float, fwhm_minor: float, pa_deg: float) -> np.ndarra
     minor = np.array([np.cos(theta), np.sin(theta)])
     return ((fwhm_major * FWHM_TO_SIGMA) ** 2 * np.outer(major, major)
             + (fwhm_minor * FWHM_TO_SIGMA) ** 2 * np.outer(minor, minor))
+
+
+def gaussian_area(cov: np.ndarray) -> float:
+    """Integral (pixels) of the unit-peak Gaussian of covariance ``cov``."""
+    return float(2 * np.pi * np.sqrt(np.linalg.det(cov)))
 
 
 def shape_of(cov: np.ndarray) -> tuple[float, float, float]:
@@ -56,7 +61,7 @@ class Beam:
     @property
     def area(self) -> float:
         """Integral of the unit-peak Gaussian (pixels): Jy/beam x pixels -> Jy."""
-        return float(2 * np.pi * np.sqrt(np.linalg.det(self.cov)))
+        return gaussian_area(self.cov)
 
     @classmethod
     def fit(cls, psf: np.ndarray) -> "Beam":

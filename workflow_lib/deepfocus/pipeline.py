@@ -28,6 +28,7 @@ from astropy.table import Table
 from scipy import ndimage
 
 from .. import fitsio, provenance, skymodels
+from ..units import GAUSSIAN_AREA_PER_FWHM
 from . import blobsfinder, deepgru, focusing, geometry, resnets
 from .preprocess import crop
 from .train import choose_device, load_model
@@ -128,8 +129,7 @@ def aperture_flux(image: np.ndarray, box, x: float, y: float, seen_cov: np.ndarr
     """
     ys, xs = geometry.box_slices(box)
     fp = geometry.footprint(image.shape, x, y, seen_cov)[ys, xs].sum()
-    seen_area = 2 * np.pi * np.sqrt(np.linalg.det(seen_cov))
-    return float(image[ys, xs].sum() * seen_area / (beam.area * fp)) if fp > 0 else 0.0
+    return float(image[ys, xs].sum() * geometry.gaussian_area(seen_cov) / (beam.area * fp)) if fp > 0 else 0.0
 
 
 class DeepFocus:
@@ -286,7 +286,7 @@ class DeepFocus:
                 "line_centre_ghz": (grid.freq0_hz + grid.dfreq_hz * centre) / 1e9,
                 "line_fwhm_mhz": fwhm * abs(grid.dfreq_hz) / 1e6,
                 "fwhm_major_arcsec": major * cell, "fwhm_minor_arcsec": minor * cell, "pa_deg": pa,
-                "line_flux_jy": flux / (fwhm * resnets.LINE_AREA),
+                "line_flux_jy": flux / (fwhm * GAUSSIAN_AREA_PER_FWHM),
                 "line_integrated_flux_jy_mhz": flux * abs(grid.dfreq_hz) / 1e6,
                 "line_aperture_flux_jy_mhz": aperture_flux(line, box, x, y, seen, self.beam)
                 * abs(grid.dfreq_hz) / 1e6,

@@ -26,7 +26,6 @@ from .preprocess import robust_rms, two_channel
 TARGETS = ("fwhm_major", "fwhm_minor", "pa", "flux")
 OUTPUTS = {"fwhm_major": 1, "fwhm_minor": 1, "pa": 2, "flux": 1}
 IMAGE = {"fwhm_major": "focused", "fwhm_minor": "focused", "pa": "focused", "flux": "line"}
-LINE_AREA = float(np.sqrt(np.pi / (4 * np.log(2))))  # integral of a unit-peak Gaussian line per FWHM
 
 
 class BasicBlock(nn.Module):

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from .. import provenance
+from ..units import GAUSSIAN_AREA_PER_FWHM
 from ..dataset.torch_dataset import CubeDataset
 from . import blobsfinder, deepgru, geometry, resnets
 from .pipeline import DeepFocus, focused_crops
@@ -116,7 +117,7 @@ def _truth_arrays(rows, cell: float) -> dict[str, np.ndarray]:
             "fwhm_minor": np.asarray(rows["fwhm_minor_arcsec"], float) / cell,
             "pa": np.asarray(rows["pa_deg"], float),
             "flux": np.asarray(rows["line_flux_jy"], float) * np.asarray(rows["line_fwhm_chan"], float)
-            * resnets.LINE_AREA}
+            * GAUSSIAN_AREA_PER_FWHM}
 
 
 def build_focus_set(manifest: str, pipeline: DeepFocus, meta: dict, out_h5: str, params=None) -> dict:

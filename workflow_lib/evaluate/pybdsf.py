@@ -83,8 +83,8 @@ def find_sources(image: np.ndarray, grid: fitsio.Grid, beam: geometry.Beam, thre
     x, y = grid.celestial_wcs().world_to_pixel_values(np.asarray(found["RA"]), np.asarray(found["DEC"]))
     table = empty_table()
     for xi, yi, row in zip(np.atleast_1d(x), np.atleast_1d(y), found):
-        major = float(row["Maj_img_plane"]) * 3600 / cell
-        minor = float(row["Min_img_plane"]) * 3600 / cell
+        major = float(row["Maj_img_plane"]) * fitsio.ARCSEC_PER_DEG / cell
+        minor = float(row["Min_img_plane"]) * fitsio.ARCSEC_PER_DEG / cell
         pa = float(row["PA_img_plane"]) % 180.0
         box = geometry.clip_box(geometry.footprint_box(xi, yi, geometry.covariance(major, max(minor, 1e-3), pa)),
                                 image.shape)

@@ -32,24 +32,23 @@ from ..deepfocus import blobsfinder, deepgru, geometry
 from ..deepfocus.pipeline import DeepFocus, boxes_of, settings_of
 from ..deepfocus.preprocess import robust_rms
 from ..deepfocus.tasks import checkpoint_paths
-from ..deepfocus.train import choose_device, load_model
 from ..deepfocus.trainsets import batches
 from ..tables import write_table
 from . import characterisation, examples, figures, matching, reconstruction
 from .detection import Detections, unique_2d
-from .tclean import noise_rms
 
 log = logging.getLogger(__name__)
 BOX_2D = ["box_x0", "box_y0", "box_x1", "box_y1"]  # PyBDSF catalogues
 
 
-def collect(manifest: str, models_dir: str, catalogue: Table, pybdsf: Table, config: dict) -> dict:
-    """Detections of every stage and method on the test cubes, and the matched truth/catalogue rows."""
-    ev, device = config["evaluation"], choose_device()
-    paths = checkpoint_paths(models_dir)
-    finder, meta = load_model(paths["blobsfinder"], blobsfinder.BlobsFinder, device)
-    gru, _ = load_model(paths["deepgru"], deepgru.DeepGRU, device)
-    beam, cell, shape = geometry.Beam(**meta["beam"]), meta["cell_arcsec"], tuple(meta["shape"])
+def collect(manifest: str, pipeline: DeepFocus, catalogue: Table, pybdsf: Table, config: dict) -> dict:
+    """Detections of every stage and method on the test cubes, and the matched truth/catalogue rows.
+
+    ``pipeline`` holds the trained Blobs Finder and DeepGRU (no ResNets needed).
+    """
+    ev, device = config["evaluation"], pipeline.device
+    finder, gru, meta = pipeline.finder, pipeline.gru, pipeline.meta
+    beam, cell, shape = pipeline.beam, meta["cell_arcsec"], tuple(meta["shape"])
     ds = CubeDataset(manifest, "test", ("dirty",))
     truth = ds.sources()
     stages = {"blobsfinder_2d": Detections("Blobs Finder (2-D)", ev["iou_2d"], ev["max_offset_pix"]),
@@ -58,7 +57,7 @@ def collect(manifest: str, models_dir: str, catalogue: Table, pybdsf: Table, con
               "deepfocus_2d": Detections("DeepFocus (2-D)", ev["iou_2d"], ev["max_offset_pix"]),
               "pybdsf_2d": Detections("PyBDSF dirty (2-D)", ev["iou_2d"], ev["max_offset_pix"])}
     order, cube_truth, cube_catalogue = [], [], []
-    lines = {k: config["deepgru"][k] for k in ("height", "prominence", "distance", "half_width")}
+    lines = pipeline.settings["lines"]
     for indices, arrays in batches(ds, config["batch_cubes"]):
         prob = blobsfinder.probability(finder, arrays["dirty"].sum(axis=1), device)
         for i, cube, p in zip(indices, arrays["dirty"], prob):
@@ -71,7 +70,7 @@ def collect(manifest: str, models_dir: str, catalogue: Table, pybdsf: Table, con
             def measured(xy):
                 return [matching.measured_snr(cube, x, y, rms) for x, y in xy]
 
-            blobs = blobsfinder.find_blobs(p, config["blobsfinder"]["threshold"])
+            blobs = blobsfinder.find_blobs(p, pipeline.settings["threshold"])
             stages["blobsfinder_2d"].add(boxes2, snr, [b["box"] for b in blobs], [b["score"] for b in blobs],
                                          measured([b["centre"] for b in blobs]))
             _add_lines(stages["deepgru_1d"], gru, cube, t, boxes2, lines, device)
@@ -172,7 +171,7 @@ def tclean_table(manifest: str, inference_dir: str, tclean_dirs: dict[int, str],
         model, _ = fitsio.read_cube(Path(inference_dir) / f"cube_{index:04d}" / "model.fits")
         tclean_model, _ = fitsio.read_cube(Path(directory) / "model.fits")
         tclean_image, header = fitsio.read_cube(Path(directory) / "image.fits")
-        stats = reconstruction.compare(truth, model, tclean_model, tclean_image, pb, noise_rms(manifest, index),
+        stats = reconstruction.compare(truth, model, tclean_model, tclean_image, pb, ds.noise_rms(index),
                                        grid.cell_arcsec, fitsio.beam_arcsec(header))
         seconds = json.loads((Path(directory) / "timing.json").read_text())["tclean_seconds"]
         row = {"cube": str(index)}
@@ -191,7 +190,9 @@ def evaluate(manifest: str, models_dir: str, inference_dir: str, tclean_dirs: di
              pybdsf_tclean: str, tables_dir: str, figures_dir: str, config: dict, params=None) -> None:
     catalogue = Table.read(Path(inference_dir) / "catalogue.ecsv")
     timing = json.loads((Path(inference_dir) / "timing.json").read_text())
-    collected = collect(manifest, models_dir, catalogue, Table.read(pybdsf_dirty), config)
+    checkpoints = checkpoint_paths(models_dir)
+    pipeline = DeepFocus.load({k: checkpoints[k] for k in ("blobsfinder", "deepgru")}, settings_of(config))
+    collected = collect(manifest, pipeline, catalogue, Table.read(pybdsf_dirty), config)
     stages = collected["stages"]
     bdsf_tclean, units = tclean_detections(Table.read(pybdsf_tclean), stages, collected["order"],
                                            sorted(tclean_dirs), config)
@@ -223,7 +224,5 @@ def evaluate(manifest: str, models_dir: str, inference_dir: str, tclean_dirs: di
     figures.completeness(stages, points, config["evaluation"]["snr_bins"], *figure("completeness"))
     figures.sweep(stages, *figure("sweep"))
     figures.residual_histograms(residuals, *figure("residuals"))
-    checkpoints = checkpoint_paths(models_dir)
-    pipeline = DeepFocus.load({k: checkpoints[k] for k in ("blobsfinder", "deepgru")}, settings_of(config))
     figures.examples(examples.collect(manifest, pipeline, catalogue), *figure("examples"))
     log.info("evaluation written to %s and %s", tables, figs)

@@ -16,7 +16,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from .. import fitsio, provenance, seeds
@@ -24,16 +23,6 @@ from ..dataset.torch_dataset import CubeDataset
 from ..imaging import tclean_to_fits
 from ..simulate.coverage import Coverage, write_visibilities
 from ..simulate.ducc_backend import ChannelImager, cube_visibilities
-
-
-def noise_rms(manifest: str, index: int) -> float:
-    """The noise RMS (Jy/beam) the dataset recorded for cube ``index``."""
-    entries = json.loads(Path(manifest).read_text())["shards"]
-    for entry in entries:
-        if entry["first"] <= index < entry["first"] + entry["count"]:
-            with h5py.File(Path(manifest).parent / entry["file"], "r") as h5:
-                return float(h5["noise_rms"][index - entry["first"]])
-    raise ValueError(f"{manifest}: no shard holds cube {index}")
 
 
 def tclean_cube(manifest: str, coverage_h5: str, template_ms: str, index: int, spec: dict, seed: int, method: dict,
@@ -44,7 +33,7 @@ def tclean_cube(manifest: str, coverage_h5: str, template_ms: str, index: int, s
         raise ValueError(f"cube {index} is not in the test split of {manifest}")
     sky = ds[ds.indices.index(index)]["model"].numpy().astype(np.float64)
     grid = ds.grid()
-    rms = noise_rms(manifest, index)
+    rms = ds.noise_rms(index)
     imager = ChannelImager(Coverage.load(coverage_h5), epsilon=spec["epsilon"], weighting=spec["weighting"],
                            robust=spec["robust"])
     vis = cube_visibilities(imager, sky, rms, seeds.rng(seed, "noise", "dataset", index))

@@ -9,7 +9,6 @@ user to pin).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -17,7 +16,7 @@ import tarfile
 import urllib.request
 from pathlib import Path
 
-from .. import msio
+from .. import msio, provenance
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -46,14 +45,6 @@ def copy_ms(source: str | os.PathLike, dest: str | os.PathLike) -> None:
     log.info("copied %s to %s", source, dest)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def download_ms(url: str, member: str, dest: str | os.PathLike, sha256: str | None, network: bool) -> None:
     """Download the tarball at ``url``, verify it, extract the measurement set ``member`` to ``dest``."""
     dest = Path(dest)
@@ -68,7 +59,7 @@ def download_ms(url: str, member: str, dest: str | os.PathLike, sha256: str | No
         log.info("downloading %s", url)
         with urllib.request.urlopen(url) as response, open(tarball, "wb") as fh:
             shutil.copyfileobj(response, fh, CHUNK)
-        digest = sha256_of(tarball)
+        digest = provenance.file_sha256(tarball)
         if sha256 is None:
             log.warning("%s has SHA-256 %s; pin it as data.sha256 in the config", url, digest)
         elif digest != sha256:

@@ -16,7 +16,6 @@ import numpy as np
 from astropy.table import Table
 
 from .. import figures, fitsio, skymodels, tables
-from ..skymodels import FWHM_TO_SIGMA
 
 
 def read_samples(path: str) -> np.ndarray:
@@ -88,10 +87,6 @@ def _aperture(grid: fitsio.Grid, centre_offset_arcsec, radius_arcsec: float) -> 
     return np.hypot(xx - x0, yy - y0) * grid.cell_arcsec <= radius_arcsec
 
 
-def beam_area_pixels(beam, cell_arcsec: float) -> float:
-    return 2 * np.pi * (beam[0] * FWHM_TO_SIGMA / cell_arcsec) * (beam[1] * FWHM_TO_SIGMA / cell_arcsec)
-
-
 def disk_flux_table(images: dict[str, str], samples_h5: str, mean_fits: str, radii_arcsec, centre_offset_arcsec,
                     reference: str | None = None) -> Table:
     """Table 4: peak (Jy/beam) and flux within each radius of the disk centre (Jy), tCLEAN and RESOLVE.
@@ -104,8 +99,8 @@ def disk_flux_table(images: dict[str, str], samples_h5: str, mean_fits: str, rad
         grid = fitsio.Grid.from_header(header, path)
         beam = beams[name] = fitsio.beam_arcsec(header)
         image = np.nan_to_num(data[0])
-        fluxes = [image[_aperture(grid, centre_offset_arcsec, r)].sum() / beam_area_pixels(beam, grid.cell_arcsec)
-                  for r in radii_arcsec]
+        area = tables.beam_area_pixels(beam, grid.cell_arcsec)
+        fluxes = [image[_aperture(grid, centre_offset_arcsec, r)].sum() / area for r in radii_arcsec]
         rows.append((f"tCLEAN {name}", float(image.max()), 0.0, *fluxes, *np.zeros(len(fluxes))))
     samples = read_samples(samples_h5)
     _, header = fitsio.read_cube(mean_fits)

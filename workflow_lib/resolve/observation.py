@@ -17,10 +17,7 @@ from dataclasses import dataclass, field as dataclass_field
 import numpy as np
 
 from .. import msio
-
-C_LIGHT = 299_792_458.0
-RAD_TO_ARCSEC = 180.0 / np.pi * 3600.0
-FWHM_PER_SIGMA = np.sqrt(8.0 * np.log(2.0))
+from ..units import C_LIGHT, FWHM_TO_SIGMA, RAD_TO_ARCSEC
 
 # casacore Stokes codes of the correlations that make Stokes I
 _STOKES_I, _RR, _LL, _XX, _YY = 1, 5, 8, 9, 12
@@ -66,7 +63,7 @@ class Observation:
         and v spreads, i.e. the beam's major axis.
         """
         s = min(np.sqrt(np.average(self.uvw[:, i] ** 2, weights=self.weight)) for i in (0, 1))
-        return float(FWHM_PER_SIGMA / (2 * np.pi * s) * RAD_TO_ARCSEC)
+        return float(1 / (FWHM_TO_SIGMA * 2 * np.pi * s) * RAD_TO_ARCSEC)
 
     def check_image(self, npix: int, cell_arcsec: float, key: str = "image") -> None:
         """Refuse a grid whose field of view is smaller than the beam or whose pixels miss the longest baselines."""

@@ -29,9 +29,9 @@ import nifty8 as ift
 import numpy as np
 from scipy.special import j1
 
-from .observation import C_LIGHT, Observation
+from ..units import ARCSEC, C_LIGHT
+from .observation import Observation
 
-ARCSEC = np.pi / 180.0 / 3600.0
 # uvw are handed to ducc0 in wavelengths, so the "frequency" that scales them is c
 _UNIT_FREQ = np.array([C_LIGHT])
 # CASA's ALMA 12 m voltage pattern (vpmanager): Airy disk of a 10.7 m effective aperture with 0.75 m blockage.

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import nifty8 as ift
 import numpy as np
 
-from .response import ARCSEC, image_domain
+from ..units import ARCSEC
+from .response import image_domain
 
 PREFIX = "sky_"
 

@@ -23,10 +23,9 @@ from __future__ import annotations
 import numpy as np
 import ducc0
 
+from ..units import ARCSEC, C_LIGHT
 from .coverage import Coverage
-from .gridding import ARCSEC
 
-C_LIGHT = 299_792_458.0
 
 
 def briggs_weights(uv_lambda: np.ndarray, npix: int, cell_arcsec: float, robust: float) -> np.ndarray:

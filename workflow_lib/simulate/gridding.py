@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import ducc0
 
-ARCSEC = np.pi / 180.0 / 3600.0
+from ..units import ARCSEC
 
 
 def dirty_image(uvw_m: np.ndarray, freqs_hz: np.ndarray, vis: np.ndarray, weight: np.ndarray, npix: int,
