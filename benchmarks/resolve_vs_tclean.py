@@ -65,7 +65,7 @@ def main() -> None:
     sys.argv = sys.argv[:1]  # casaconfig parses sys.argv when CASA is imported
 
     from workflow_lib import config, provenance
-    from workflow_lib.resolve import compare, products
+    from workflow_lib.resolve import compare, settings
 
     cfg = config.load(ROOT / "config" / "config.yaml")
     spec = cfg["resolve"]["runs"]["continuum"]
@@ -98,7 +98,7 @@ def main() -> None:
             modes = ["psf", "exact"] if npix in args.exact_sizes and full else ["psf"]
             for mode in modes:
                 run["response"]["mode"] = mode
-                out = {k: str(work / f"{mode}{tag}_{name}") for k, name in products.FILES.items()}
+                out = {k: str(work / f"{mode}{tag}_{name}") for k, name in settings.FILES.items()}
                 t_resolve = timed(["resolve", "--params", json.dumps({"run": run, "seed": cfg["seed"],
                                                                       "name": "continuum"}),
                                    "--ms", str(ms), "--threads", "2", "--state", str(work / f"state{mode}{tag}"),

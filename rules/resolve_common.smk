@@ -1,7 +1,6 @@
 # Helpers of rules/resolve.smk: the runs of the config, their files and parameters.
 from pathlib import Path
 
-from workflow_lib.resolve import products as resolve_products
 from workflow_lib.resolve import settings as resolve_settings
 
 try:
@@ -37,7 +36,7 @@ if RESOLVE_ABSENT:
         f"({', '.join(RESOLVE['runs'][n]['data']['path'] for n in RESOLVE_ABSENT)} relative to {workflow.basedir})"
     )
 RESOLVE_DATASETS = [n for n in RESOLVE["runs"] if n != resolve_settings.SIMULATED_RUN]
-RESOLVE_PRODUCTS = resolve_products.FILES
+RESOLVE_PRODUCTS = resolve_settings.FILES
 
 
 wildcard_constraints:

@@ -20,24 +20,8 @@ import numpy as np  # noqa: E402
 from astropy.table import Table  # noqa: E402
 
 from .. import fitsio, provenance, tables  # noqa: E402
-from .response import ARCSEC  # noqa: E402
+from ..units import ARCSEC  # noqa: E402
 from .sky import SkyModel  # noqa: E402
-
-
-# every product of a RESOLVE run: key (``--out KEY=PATH``) -> file name
-FILES = {
-    "mean": "mean.fits",
-    "std": "std.fits",
-    "relative_std": "relative_std.fits",
-    "samples": "samples.h5",
-    "power_csv": "power_spectrum.csv",
-    "power_png": "power_spectrum.png",
-    "power_pdf": "power_spectrum.pdf",
-    "hyper_csv": "hyperparameters.csv",
-    "hyper_md": "hyperparameters.md",
-    "history_csv": "history.csv",
-    "history_png": "history.png",
-}
 
 
 def sky_jy_per_pixel(sky: SkyModel, cell_arcsec: float) -> ift.Operator:

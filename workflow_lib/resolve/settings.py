@@ -1,10 +1,27 @@
-"""Checks of the ``resolve`` config section that a schema cannot express; errors name the key."""
+"""The ``resolve`` config section: the checks a schema cannot express (errors name the key) and the
+files every run writes."""
 
 from __future__ import annotations
 
 from ..config import ConfigError
 
 SIMULATED_RUN = "continuum"
+
+# every product of a RESOLVE run: key (``--out KEY=PATH``) -> file name (here, not in products.py, so that
+# the Snakefile can read it without importing NIFTy)
+FILES = {
+    "mean": "mean.fits",
+    "std": "std.fits",
+    "relative_std": "relative_std.fits",
+    "samples": "samples.h5",
+    "power_csv": "power_spectrum.csv",
+    "power_png": "power_spectrum.png",
+    "power_pdf": "power_spectrum.pdf",
+    "hyper_csv": "hyperparameters.csv",
+    "hyper_md": "hyperparameters.md",
+    "history_csv": "history.csv",
+    "history_png": "history.png",
+}
 
 
 def source(run: dict) -> str:
