@@ -1,11 +1,10 @@
-# ALMA imaging workflow: simulation, tCLEAN references and, in later stages,
-# DeepFocus and RESOLVE. Run `snakemake --cores all` (demo config) or see README.
+# ALMA imaging workflow: CASA simulation, tCLEAN references, the DeepFocus training set and source finder,
+# RESOLVE. `snakemake --cores all` runs the demo (config/config.yaml); `--configfile OVERLAY` runs another
+# config, an overlay on the demo's (rules/common.smk). Every rule calls one workflow_lib function
+# through rules/step.py (see README "Adding a step").
 from snakemake.utils import min_version
 
 min_version("9.0")
-
-
-configfile: "config/config.yaml"
 
 
 report: "report/workflow.rst"

@@ -49,9 +49,9 @@ def main() -> None:
     from workflow_lib import config, provenance
     from workflow_lib.dataset.torch_dataset import CubeDataset
     from workflow_lib.deepfocus.pipeline import DeepFocus, settings_of, write_products
-    from workflow_lib.deepfocus.tasks import checkpoint_paths
+    from workflow_lib.deepfocus.settings import cube_products, model_files
     from workflow_lib.deepfocus.trainsets import batches
-    from workflow_lib.evaluate.tclean import tclean_cube
+    from workflow_lib.deepfocus.evaluation.tclean import tclean_cube
     from workflow_lib.simulate.coverage import simulate_empty_sky
     from workflow_lib.skymodels import cube_grid
 
@@ -60,7 +60,7 @@ def main() -> None:
     results = ROOT / "results" / cfg["name"]
     manifest = str(results / "dataset" / "manifest.json")
     df_cfg = cfg["deepfocus"]
-    pipeline = DeepFocus.load(checkpoint_paths(results / "deepfocus" / "models"), settings_of(df_cfg))
+    pipeline = DeepFocus.load(model_files(results / "deepfocus" / "models"), settings_of(df_cfg))
     ds = CubeDataset(manifest, "test", ("dirty",))
     grid = ds.grid()
     cubes = np.stack([ds[k]["dirty"].numpy() for k in range(len(ds))])
@@ -75,7 +75,7 @@ def main() -> None:
         t0 = time.perf_counter()
         for indices, arrays in batches(ds, df_cfg["batch_cubes"]):
             for index, result in zip(indices, pipeline.run(arrays["dirty"], grid)):
-                write_products(result, grid, tmp / "products" / f"cube_{index:04d}")
+                write_products(result, grid, cube_products(tmp / "products" / f"cube_{index:04d}"))
         with_io = (time.perf_counter() - t0) / len(ds)
 
         template = tmp / "template.ms"
@@ -85,10 +85,11 @@ def main() -> None:
         method = cfg["imaging"]["methods"][ev["tclean_method"]]
         tclean = []
         for index in ds.indices[: args.tclean_cubes]:
-            out = {p: str(tmp / f"tclean_{index}_{p}.fits") for p in ("image", "model")}
-            record = tclean_cube(manifest, str(results / "dataset" / "coverage.h5"), str(template), index,
-                                 cfg["dataset"], cfg["seed"], method, ev["tclean_niter"], out,
-                                 str(tmp / f"tclean_{index}.json"), str(tmp / "casa.log"))
+            record = tclean_cube(manifest=manifest, coverage=str(results / "dataset" / "coverage.h5"),
+                                 template_ms=str(template), index=index, dataset=cfg["dataset"], seed=cfg["seed"],
+                                 method=method, niter=ev["tclean_niter"], image=str(tmp / f"tclean_{index}_image.fits"),
+                                 model=str(tmp / f"tclean_{index}_model.fits"), timing=str(tmp / f"tclean_{index}.json"),
+                                 casa_log=str(tmp / "casa.log"))
             tclean.append(record["tclean_seconds"])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -5,8 +5,8 @@ Usage: python benchmarks/resolve_vs_tclean.py [--sizes 128 256 512] [--integrati
 
 The continuum field of config/config.yaml is simulated (simobserve + noise)
 once per integration time, i.e. per number of visibilities. Every imaging job
-runs as its own ``python -m workflow_lib`` process, exactly as the rules run
-it, and its wall time and peak resident memory are taken from the operating
+runs the rule's library function as its own process (``python -m
+workflow_lib.step``), as the rules run it, and its wall time and peak resident memory are taken from the operating
 system (``os.wait4``). tCLEAN is hogbom with natural weighting to the demo's
 threshold on the same grid as RESOLVE (field of view fixed at 25.6 arcsec);
 RESOLVE uses the demo run's settings, in the fast image-domain mode (``psf``)
@@ -34,8 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 FOV_ARCSEC = 25.6
 
 
-def timed(args: list[str], log: Path, repeat: int = 1) -> tuple[float, float]:
-    """Run ``python -m workflow_lib ARGS``; return the shortest wall seconds of ``repeat`` runs and peak RSS (MB).
+def timed(step: str, kwargs: dict, log: Path, repeat: int = 1, threads: int = 1) -> tuple[float, float]:
+    """Run the library function ``step`` (``module:function``) with ``kwargs`` in its own process; return the
+    shortest wall seconds of ``repeat`` runs and peak RSS (MB).
 
     The shortest of a few runs is the least disturbed by other work on a shared machine.
     """
@@ -44,11 +45,11 @@ def timed(args: list[str], log: Path, repeat: int = 1) -> tuple[float, float]:
     for _ in range(repeat):
         start = time.perf_counter()
         with open(log, "w") as fh:
-            proc = subprocess.Popen([sys.executable, "-m", "workflow_lib", *args], stdout=fh,
-                                    stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+            proc = subprocess.Popen([sys.executable, "-m", "workflow_lib.step", step, json.dumps(kwargs),
+                                     str(threads)], stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
             _, status, usage = os.wait4(proc.pid, 0)
         if status != 0:
-            raise RuntimeError(f"workflow_lib {args[0]} failed, see {log}")
+            raise RuntimeError(f"{step} failed, see {log}")
         best = min(best, (time.perf_counter() - start, usage.ru_maxrss / 1024))
     return best
 
@@ -67,22 +68,22 @@ def main() -> None:
     from workflow_lib import config, provenance
     from workflow_lib.resolve import compare, settings
 
-    cfg = config.load(ROOT / "config" / "config.yaml")
+    cfg = config.load()
     spec = cfg["resolve"]["runs"]["continuum"]
     clean = {"method": cfg["imaging"]["methods"]["hogbom_natural"], "niter": cfg["imaging"]["continuum"]["niter"],
              "threshold_mjy": cfg["imaging"]["continuum"]["threshold_mjy"]}
     work = Path(tempfile.mkdtemp(prefix="bench_resolve_"))
     sky, comps = work / "skymodel.fits", work / "components.ecsv"
-    timed(["continuum-skymodel", "--params", json.dumps({"continuum": cfg["continuum"],
-                                                          "observation": cfg["observation"]}),
-           "--fits", str(sky), "--catalogue", str(comps)], work / "sky.log")
+    sky_settings = {"continuum": cfg["continuum"], "observation": cfg["observation"]}
+    timed("skymodels:write_continuum_field", {**sky_settings, "fits": str(sky), "catalogue": str(comps),
+                                              "params": sky_settings}, work / "sky.log")
     rows, quality = [], None
     for integration in sorted(args.integrations, reverse=True):
         ms = work / f"int{integration:g}.ms"
-        timed(["simulate", "--params", json.dumps({"observation": {**cfg["observation"], "integration_s": integration},
-                                                   "noise": cfg["continuum"]["noise"], "seed": cfg["seed"],
-                                                   "stream": ["continuum"]}),
-               "--skymodel", str(sky), "--ms", str(ms), "--record", str(work / "noise.json")], work / "sim.log")
+        timed("simulate.observe:simulate_observation",
+              {"observation": {**cfg["observation"], "integration_s": integration}, "noise": cfg["continuum"]["noise"],
+               "seed": cfg["seed"], "stream": ["continuum"], "skymodel": str(sky), "ms": str(ms),
+               "record": str(work / "noise.json")}, work / "sim.log")
         nvis = int(json.loads((work / "noise.json").read_text())["rows_per_channel"])
         full = integration == min(args.integrations)
         for npix in args.sizes if full else [256]:
@@ -90,20 +91,21 @@ def main() -> None:
             run = copy.deepcopy(spec)
             run["image"].update(npix=npix, cell_arcsec=cell)
             grid = work / f"grid{npix}.fits"
-            timed(["resolve-grid", "--params", json.dumps({"data": run["data"], "npix": npix, "cell_arcsec": cell}),
-                   "--ms", str(ms), "--fits", str(grid)], work / "grid.log")
+            grid_settings = {"data": run["data"], "npix": npix, "cell_arcsec": cell}
+            timed("resolve.steps:tclean_grid", {**grid_settings, "ms": str(ms), "fits": str(grid),
+                                                "params": grid_settings}, work / "grid.log")
             tag = f"{npix}_{integration:g}"
-            t_clean = timed(["tclean", "--params", json.dumps(clean), "--ms", str(ms), "--skymodel", str(grid),
-                             "--out", f"image={work / f'clean{tag}.fits'}"], work / f"tclean{tag}.log", args.repeat)
+            t_clean = timed("imaging:tclean_to_fits", {**clean, "ms": str(ms), "skymodel": str(grid),
+                                                       "image": str(work / f"clean{tag}.fits")},
+                            work / f"tclean{tag}.log", args.repeat)
             modes = ["psf", "exact"] if npix in args.exact_sizes and full else ["psf"]
             for mode in modes:
                 run["response"]["mode"] = mode
                 out = {k: str(work / f"{mode}{tag}_{name}") for k, name in settings.FILES.items()}
-                t_resolve = timed(["resolve", "--params", json.dumps({"run": run, "seed": cfg["seed"],
-                                                                      "name": "continuum"}),
-                                   "--ms", str(ms), "--threads", "2", "--state", str(work / f"state{mode}{tag}"),
-                                   "--out", *(f"{k}={v}" for k, v in out.items())], work / f"resolve{mode}{tag}.log",
-                                  args.repeat)
+                t_resolve = timed("resolve.steps:run", {"run": run, "seed": cfg["seed"], "name": "continuum",
+                                                        "ms": str(ms), "state": str(work / f"state{mode}{tag}"),
+                                                        **out}, work / f"resolve{mode}{tag}.log", args.repeat,
+                                  threads=2)
                 rows.append((npix, nvis, mode, *t_clean, *t_resolve, os.getloadavg()[0]))
                 print(rows[-1], os.getloadavg(), flush=True)
                 if npix == 256 and full and mode == "psf":
@@ -111,8 +113,8 @@ def main() -> None:
                     for name in ("hogbom_natural", "hogbom_briggs"):   # on the sky model's grid, as in Table 2
                         method = {**clean, "method": cfg["imaging"]["methods"][name]}
                         images[name] = str(work / f"{name}.pbcor.fits")
-                        timed(["tclean", "--params", json.dumps(method), "--ms", str(ms), "--skymodel", str(sky),
-                               "--out", f"image.pbcor={images[name]}"], work / f"{name}.log")
+                        timed("imaging:tclean_to_fits", {**method, "ms": str(ms), "skymodel": str(sky),
+                                                         "image_pbcor": images[name]}, work / f"{name}.log")
                     quality = compare.continuum_peak_table(str(comps), str(sky), images, out["samples"], out["mean"])
     write_report(args.out, rows, quality, provenance.versions())
     print(f"wrote {args.out}; work files in {work}")

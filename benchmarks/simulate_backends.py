@@ -70,10 +70,11 @@ def main() -> None:
             cube_dir.mkdir()
             fitsio.write_cube(cube_dir / "sky.fits", sky, grid.header("Jy/pixel"))
             t0 = time.perf_counter()
-            simulate_observation(str(cube_dir / "sky.fits"), str(cube_dir / "sim.ms"), str(cube_dir / "noise.json"),
-                                 obs, {"rms_jy_per_beam": 0.0}, cfg["seed"], ["bench", index], str(tmp / "casa.log"))
-            tclean_to_fits(str(cube_dir / "sim.ms"), str(cube_dir / "sky.fits"), {"image": str(cube_dir / "d.fits")},
-                           None, 0, 0.0, str(tmp / "casa.log"))
+            simulate_observation(skymodel=str(cube_dir / "sky.fits"), ms=str(cube_dir / "sim.ms"),
+                                 record=str(cube_dir / "noise.json"), observation=obs, noise={"rms_jy_per_beam": 0.0},
+                                 seed=cfg["seed"], stream=["bench", index], casa_log=str(tmp / "casa.log"))
+            tclean_to_fits(ms=str(cube_dir / "sim.ms"), skymodel=str(cube_dir / "sky.fits"),
+                           image=str(cube_dir / "d.fits"), casa_log=str(tmp / "casa.log"))
             t_casa = time.perf_counter() - t0
             casa, _ = fitsio.read_cube(cube_dir / "d.fits")
             rel = np.sqrt(np.mean((clean_ducc - casa) ** 2, axis=(1, 2))) / np.abs(casa).max()

@@ -1,34 +1,27 @@
 # Helpers for the rules: config validation, output paths, per-target parameters.
-import json
 import re
 import sys
 
-from snakemake.utils import validate
-
 sys.path.insert(0, workflow.basedir)
 from workflow_lib import config as wconfig  # noqa: E402
+from workflow_lib.imaging import PRODUCTS_CLEAN, PRODUCTS_DIRTY, product_files  # noqa: E402
 
-validate(config, str(wconfig.SCHEMA), set_default=True)
+# `config` holds what --configfile / --config gave: an overlay on config/config.yaml (workflow_lib.config)
+_merged = wconfig.merge(wconfig.base(), config)
+config.clear()
+config.update(_merged)
 try:
     wconfig.check(config)
 except wconfig.ConfigError as exc:
     raise WorkflowError(f"invalid configuration: {exc}") from None
-
-# workflow_lib is importable by jobs too, also in --sdm conda environments
-# (shell.prefix is formatted like a shell command, hence the quadrupled braces)
-shell.prefix(f"set -euo pipefail; export PYTHONPATH={workflow.basedir}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 
 R = f"results/{config['name']}"
 LOGS = f"{R}/logs"
 BENCH = f"{R}/benchmarks"
 CUBES = [f"cubes/cube_{i:04d}" for i in range(config["cubes"]["count"])]
 TARGETS = ["continuum", *CUBES]
-DATASET_SHARDS = [
-    f"{R}/dataset/shard_{k:04d}.h5"
-    for k in range(-(-config["dataset"]["count"] // config["dataset"]["shard_size"]))
-]
-PRODUCTS_DIRTY = ["image", "psf", "pb"]
-PRODUCTS_CLEAN = ["image", "image.pbcor", "residual", "model", "psf", "pb"]
+SHARDS = [f"{k:04d}" for k in range(-(-config["dataset"]["count"] // config["dataset"]["shard_size"]))]
+DATASET_SHARDS = [f"{R}/dataset/shard_{k}.h5" for k in SHARDS]
 
 
 wildcard_constraints:
@@ -36,10 +29,6 @@ wildcard_constraints:
     index=r"\d{4}",
     shard=r"\d{4}",
     method="|".join(map(re.escape, config["imaging"]["methods"])) or "(?!)",
-
-
-def params_json(**params):
-    return json.dumps(params, sort_keys=True)
 
 
 def is_cube(target):
@@ -56,20 +45,6 @@ def imaging_section(target):
 
 def noise_stream(target):
     return ["cube", int(target.rsplit("_", 1)[1])] if is_cube(target) else ["continuum"]
-
-
-def ms_path(target):
-    path = directory(f"{R}/{target}/sim.ms")
-    return path if config["keep_measurement_sets"] else temp(path)
-
-
-def image_files(target, method, products):
-    return {p.replace(".", "_"): f"{R}/{target}/images/{method}.{p}.fits" for p in products}
-
-
-def out_args(output):
-    """tclean --out arguments: CASA suffix=FITS path for each named output."""
-    return " ".join(f"{name.replace('_', '.')}={path}" for name, path in output.items())
 
 
 def shard_mem_mb(wildcards):

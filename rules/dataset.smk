@@ -3,9 +3,11 @@
 
 rule dataset_coverage:
     output:
-        f"{R}/dataset/coverage.h5",
+        out=f"{R}/dataset/coverage.h5",
     params:
-        p=params_json(dataset=config["dataset"], observation=config["observation"]),
+        step="simulate.coverage:dataset_coverage",
+        dataset=config["dataset"],
+        observation=config["observation"],
     log:
         main=f"{LOGS}/dataset_coverage.log",
         casa=f"{LOGS}/dataset_coverage.casa.log",
@@ -17,15 +19,17 @@ rule dataset_coverage:
     resources:
         mem_mb=8000,
         runtime=60,
-    shell:
-        "python -m workflow_lib coverage --params {params.p:q} --out {output} --casa-log {log.casa} > {log.main} 2>&1"
+    script:
+        "step.py"
 
 
 rule dataset_template_ms:
     output:
-        temp(directory(f"{R}/dataset/template.ms")),
+        out=temp(directory(f"{R}/dataset/template.ms")),
     params:
-        p=params_json(dataset=config["dataset"], observation=config["observation"]),
+        step="simulate.coverage:dataset_template_ms",
+        dataset=config["dataset"],
+        observation=config["observation"],
     log:
         main=f"{LOGS}/dataset_template_ms.log",
         casa=f"{LOGS}/dataset_template_ms.casa.log",
@@ -37,8 +41,8 @@ rule dataset_template_ms:
     resources:
         mem_mb=4000,
         runtime=60,
-    shell:
-        "python -m workflow_lib template-ms --params {params.p:q} --out {output} --casa-log {log.casa} > {log.main} 2>&1"
+    script:
+        "step.py"
 
 
 rule dataset_shard:
@@ -48,8 +52,11 @@ rule dataset_shard:
         shard=f"{R}/dataset/shard_{{shard}}.h5",
         checksum=f"{R}/dataset/shard_{{shard}}.h5.sha256",
     params:
-        p=params_json(dataset=config["dataset"], observation=config["observation"], seed=config["seed"]),
-        shard=lambda w: int(w.shard),
+        step="dataset.shards:build_shard",
+        dataset=config["dataset"],
+        observation=config["observation"],
+        seed=config["seed"],
+        index=lambda w: int(w.shard),
     log:
         main=f"{LOGS}/dataset_shard/{{shard}}.log",
         casa=f"{LOGS}/dataset_shard/{{shard}}.casa.log",
@@ -61,16 +68,18 @@ rule dataset_shard:
     resources:
         mem_mb=shard_mem_mb,
         runtime=120,
-    shell:
-        "python -m workflow_lib dataset-shard --params {params.p:q} --shard {params.shard}"
-        " --coverage {input.coverage} --out {output.shard} --casa-log {log.casa} > {log.main} 2>&1"
+    script:
+        "step.py"
 
 
 rule dataset_split:
     output:
-        f"{R}/dataset/split.json",
+        out=f"{R}/dataset/split.json",
     params:
-        p=params_json(count=config["dataset"]["count"], split=config["dataset"]["split"], seed=config["seed"]),
+        step="dataset.manifest:write_split",
+        n_cubes=config["dataset"]["count"],
+        split=config["dataset"]["split"],
+        seed=config["seed"],
     log:
         f"{LOGS}/dataset_split.log",
     benchmark:
@@ -81,8 +90,8 @@ rule dataset_split:
     resources:
         mem_mb=1000,
         runtime=5,
-    shell:
-        "python -m workflow_lib dataset-split --params {params.p:q} --out {output} > {log} 2>&1"
+    script:
+        "step.py"
 
 
 rule dataset_manifest:
@@ -91,9 +100,12 @@ rule dataset_manifest:
         checksums=[f"{s}.sha256" for s in DATASET_SHARDS],
         split=f"{R}/dataset/split.json",
     output:
-        f"{R}/dataset/manifest.json",
+        out=f"{R}/dataset/manifest.json",
     params:
-        p=params_json(dataset=config["dataset"], observation=config["observation"], seed=config["seed"]),
+        step="dataset.manifest:write_manifest",
+        dataset=config["dataset"],
+        observation=config["observation"],
+        seed=config["seed"],
     log:
         f"{LOGS}/dataset_manifest.log",
     benchmark:
@@ -104,6 +116,5 @@ rule dataset_manifest:
     resources:
         mem_mb=1000,
         runtime=30,
-    shell:
-        "python -m workflow_lib dataset-manifest --params {params.p:q} --shards {input.shards}"
-        " --split {input.split} --out {output} > {log} 2>&1"
+    script:
+        "step.py"

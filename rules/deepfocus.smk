@@ -1,7 +1,6 @@
 # DeepFocus: one training rule per model (train split, early stopping on validation), inference and
-# evaluation on the test split, tCLEAN and PyBDSF baselines on the same test cubes. The training and
-# inference rules carry `gpu` (deepfocus.gpu) so that profiles/slurm sends them to its GPU partition;
-# they use CUDA when present and the CPU otherwise, so a workstation run needs no GPU.
+# evaluation on the test split, tCLEAN and PyBDSF baselines on the same test cubes. They use CUDA when
+# present and the CPU otherwise; profiles tag the GPU rules (set-resources: gpu) and set their threads.
 include: "deepfocus_common.smk"
 
 
@@ -11,143 +10,136 @@ rule train_blobsfinder:
     output:
         **df_training_outputs("blobsfinder"),
     params:
-        p=df_params("blobsfinder"),
-        out=lambda w, output: Path(output.model).parent,
+        step="deepfocus.steps:train_blobsfinder",
+        resume=df_resume("blobsfinder"),
+        deepfocus=df_section("blobsfinder"),
+        seed=config["seed"],
     log:
         f"{LOGS}/train_blobsfinder.log",
     benchmark:
         f"{BENCH}/train_blobsfinder.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: DF_CFG["threads"]
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=600,
-        gpu=DF_CFG["gpu"],
-    shell:
-        "python -m workflow_lib deepfocus-train-blobsfinder --params {params.p:q} --manifest {input.manifest}"
-        " --out-dir {params.out} --threads {threads} > {log} 2>&1"
+    script:
+        "step.py"
 
 
 rule train_deepgru:
     input:
         manifest=f"{R}/dataset/manifest.json",
-        blobsfinder=df_model("blobsfinder"),
+        blobsfinder_model=df_models()["blobsfinder"],
     output:
         **df_training_outputs("deepgru"),
     params:
-        p=df_params("blobsfinder", "deepgru"),
-        out=lambda w, output: Path(output.model).parent,
+        step="deepfocus.steps:train_deepgru",
+        resume=df_resume("deepgru"),
+        deepfocus=df_section("blobsfinder", "deepgru"),
+        seed=config["seed"],
     log:
         f"{LOGS}/train_deepgru.log",
     benchmark:
         f"{BENCH}/train_deepgru.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: DF_CFG["threads"]
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=600,
-        gpu=DF_CFG["gpu"],
-    shell:
-        "python -m workflow_lib deepfocus-train-deepgru --params {params.p:q} --manifest {input.manifest}"
-        " --blobsfinder {input.blobsfinder} --out-dir {params.out} --threads {threads} > {log} 2>&1"
+    script:
+        "step.py"
 
 
 rule deepfocus_focus_set:
     input:
         manifest=f"{R}/dataset/manifest.json",
-        blobsfinder=df_model("blobsfinder"),
-        deepgru=df_model("deepgru"),
+        **df_models(["blobsfinder", "deepgru"]),
     output:
-        f"{DF}/focus_set.h5",
+        out=f"{DF}/focus_set.h5",
     params:
-        p=df_params(*DF_INFERENCE),
+        step="deepfocus.steps:focus_set",
+        deepfocus=df_section(*DF_INFERENCE),
     log:
         f"{LOGS}/deepfocus_focus_set.log",
     benchmark:
         f"{BENCH}/deepfocus_focus_set.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: DF_CFG["threads"]
+    threads: 1
     resources:
         mem_mb=6000,
         runtime=240,
-    shell:
-        "python -m workflow_lib deepfocus-focus-set --params {params.p:q} --manifest {input.manifest}"
-        " --blobsfinder {input.blobsfinder} --deepgru {input.deepgru} --out {output} --threads {threads} > {log} 2>&1"
+    script:
+        "step.py"
 
 
 rule train_resnet:
     input:
-        f"{DF}/focus_set.h5",
+        focus_set=f"{DF}/focus_set.h5",
     output:
         **df_training_outputs("resnet_{df_target}"),
     params:
-        p=df_params("resnets"),
-        out=lambda w, output: Path(output.model).parent,
+        step="deepfocus.steps:train_resnet",
+        resume=df_resume("resnet_{df_target}"),
+        target=lambda w: w.df_target,
+        deepfocus=df_section("resnets"),
+        seed=config["seed"],
     log:
         f"{LOGS}/train_resnet/{{df_target}}.log",
     benchmark:
         f"{BENCH}/train_resnet/{{df_target}}.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: DF_CFG["threads"]
+    threads: 1
     resources:
         mem_mb=6000,
         runtime=600,
-        gpu=DF_CFG["gpu"],
-    shell:
-        "python -m workflow_lib deepfocus-train-resnet --params {params.p:q} --focus-set {input}"
-        " --target {wildcards.df_target} --out-dir {params.out} --threads {threads} > {log} 2>&1"
+    script:
+        "step.py"
 
 
 rule deepfocus_inference:
     input:
         manifest=f"{R}/dataset/manifest.json",
-        models=[df_model(n) for n in ["blobsfinder", "deepgru", *(f"resnet_{t}" for t in DF_TARGETS)]],
+        **df_models(),
     output:
         catalogue=f"{DF}/test/catalogue.ecsv",
         timing=f"{DF}/test/timing.json",
-        products=[f"{DF}/test/cube_{i:04d}/{p}" for i in DF_TEST for p in DF_PRODUCTS],
+        products=[path for i in DF_TEST for path in df_cube_products(i).values()],
     params:
-        p=df_params(*DF_INFERENCE),
-        models=lambda w, input: Path(input.models[0]).parent.parent,
-        out=lambda w, output: Path(output.catalogue).parent,
+        step="deepfocus.steps:infer",
+        deepfocus=df_section(*DF_INFERENCE),
     log:
         f"{LOGS}/deepfocus_inference.log",
     benchmark:
         f"{BENCH}/deepfocus_inference.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: DF_CFG["threads"]
+    threads: 1
     resources:
         mem_mb=6000,
         runtime=120,
-        gpu=DF_CFG["gpu"],
-    shell:
-        "python -m workflow_lib deepfocus-infer --params {params.p:q} --manifest {input.manifest}"
-        " --models-dir {params.models} --out-dir {params.out} --threads {threads} > {log} 2>&1"
+    script:
+        "step.py"
 
 
 rule deepfocus_tclean:
     input:
         manifest=f"{R}/dataset/manifest.json",
         coverage=f"{R}/dataset/coverage.h5",
-        template=f"{R}/dataset/template.ms",
+        template_ms=f"{R}/dataset/template.ms",
     output:
-        image=f"{DF}/tclean/cube_{{index}}/image.fits",
-        model=f"{DF}/tclean/cube_{{index}}/model.fits",
-        timing=f"{DF}/tclean/cube_{{index}}/timing.json",
+        **df_tclean_files("{index}"),
     params:
-        p=lambda w: params_json(
-            dataset=config["dataset"],
-            seed=config["seed"],
-            method=config["imaging"]["methods"][DF_CFG["evaluation"]["tclean_method"]],
-            niter=DF_CFG["evaluation"]["tclean_niter"],
-        ),
+        step="deepfocus.evaluation.tclean:tclean_cube",
+        dataset=config["dataset"],
+        seed=config["seed"],
+        method=config["imaging"]["methods"][DF_CFG["evaluation"]["tclean_method"]],
+        niter=DF_CFG["evaluation"]["tclean_niter"],
         index=lambda w: int(w.index),
-        out=lambda w, output: Path(output.image).parent,
     log:
         main=f"{LOGS}/deepfocus_tclean/{{index}}.log",
         casa=f"{LOGS}/deepfocus_tclean/{{index}}.casa.log",
@@ -159,22 +151,21 @@ rule deepfocus_tclean:
     resources:
         mem_mb=6000,
         runtime=60,
-    shell:
-        "python -m workflow_lib deepfocus-tclean --params {params.p:q} --manifest {input.manifest}"
-        " --coverage {input.coverage} --template-ms {input.template} --index {params.index}"
-        " --out-dir {params.out} --casa-log {log.casa} > {log.main} 2>&1"
+    script:
+        "step.py"
 
 
 rule deepfocus_pybdsf:
     input:
         manifest=f"{R}/dataset/manifest.json",
-        tclean=[f"{DF}/tclean/cube_{i:04d}/image.fits" for i in DF_TCLEAN],
+        tclean_images=[df_tclean_files(f"{i:04d}")["image"] for i in DF_TCLEAN],
     output:
         dirty=f"{DF}/pybdsf/dirty.ecsv",
         tclean=f"{DF}/pybdsf/tclean.ecsv",
     params:
-        p=params_json(**DF_CFG["evaluation"]["pybdsf"]),
-        tclean=lambda w, input: df_tclean_args(Path(p).parent for p in input.tclean),
+        step="deepfocus.evaluation.pybdsf:test_catalogues",
+        tclean_cubes=DF_TCLEAN,
+        **DF_CFG["evaluation"]["pybdsf"],
     log:
         f"{LOGS}/deepfocus_pybdsf.log",
     benchmark:
@@ -185,20 +176,22 @@ rule deepfocus_pybdsf:
     resources:
         mem_mb=3000,
         runtime=60,
-    shell:
-        "python -m workflow_lib deepfocus-pybdsf --params {params.p:q} --manifest {input.manifest}"
-        " --tclean {params.tclean} --dirty {output.dirty} --tclean-out {output.tclean} > {log} 2>&1"
+    script:
+        "step.py"
 
 
 rule deepfocus_evaluate:
     input:
         manifest=f"{R}/dataset/manifest.json",
-        models=[df_model("blobsfinder"), df_model("deepgru")],
+        **df_models(["blobsfinder", "deepgru"]),
         catalogue=f"{DF}/test/catalogue.ecsv",
         timing=f"{DF}/test/timing.json",
         pybdsf_dirty=f"{DF}/pybdsf/dirty.ecsv",
         pybdsf_tclean=f"{DF}/pybdsf/tclean.ecsv",
-        tclean=[f"{DF}/tclean/cube_{i:04d}/{p}.fits" for i in DF_TCLEAN for p in ("image", "model")],
+        tclean_images=[df_tclean_files(f"{i:04d}")["image"] for i in DF_TCLEAN],
+        tclean_models=[df_tclean_files(f"{i:04d}")["model"] for i in DF_TCLEAN],
+        tclean_timings=[df_tclean_files(f"{i:04d}")["timing"] for i in DF_TCLEAN],
+        deepfocus_models=[df_cube_products(i)["model"] for i in DF_TCLEAN],
     output:
         tables=[
             report(f"{R}/tables/deepfocus_{t}.csv", caption=f"../report/deepfocus_{t}.rst", category="DeepFocus")
@@ -207,28 +200,22 @@ rule deepfocus_evaluate:
         markdown=[f"{R}/tables/deepfocus_{t}.md" for t in DF_TABLES],
         figures=[
             report(f"{R}/figures/deepfocus_{f}.png", caption=f"../report/deepfocus_{f}.rst", category="DeepFocus")
-            for f in DF_FIGURES
+            for f in df_settings.FIGURES
         ],
-        pdfs=[f"{R}/figures/deepfocus_{f}.pdf" for f in DF_FIGURES],
+        pdfs=[f"{R}/figures/deepfocus_{f}.pdf" for f in df_settings.FIGURES],
     params:
-        p=df_params(*DF_INFERENCE, "evaluation"),
-        tclean=df_tclean_args(f"{DF}/tclean/cube_{i:04d}" for i in DF_TCLEAN),
-        inference=lambda w, input: Path(input.catalogue).parent,
-        models=lambda w, input: Path(input.models[0]).parent.parent,
-        tables=lambda w, output: Path(output.tables[0]).parent,
-        figures=lambda w, output: Path(output.figures[0]).parent,
+        step="deepfocus.evaluation.report:evaluate",
+        tclean_cubes=DF_TCLEAN,
+        deepfocus=df_section(*DF_INFERENCE, "evaluation"),
     log:
         f"{LOGS}/deepfocus_evaluate.log",
     benchmark:
         f"{BENCH}/deepfocus_evaluate.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: DF_CFG["threads"]
+    threads: 1
     resources:
         mem_mb=6000,
         runtime=60,
-    shell:
-        "python -m workflow_lib deepfocus-evaluate --params {params.p:q} --manifest {input.manifest}"
-        " --models-dir {params.models} --inference-dir {params.inference} --tclean {params.tclean}"
-        " --pybdsf-dirty {input.pybdsf_dirty} --pybdsf-tclean {input.pybdsf_tclean}"
-        " --tables {params.tables} --figures {params.figures} --threads {threads} > {log} 2>&1"
+    script:
+        "step.py"

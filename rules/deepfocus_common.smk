@@ -1,52 +1,55 @@
-# Helpers of rules/deepfocus.smk: test cubes, model paths, parameters.
-from pathlib import Path
-
+# Helpers of rules/deepfocus.smk: test cubes, model and product paths (names from workflow_lib.deepfocus.settings).
 from workflow_lib.dataset.manifest import split_indices
+from workflow_lib.deepfocus import settings as df_settings
 
 DF = f"{R}/deepfocus"
 DF_MODELS = f"{DF}/models"
 DF_CFG = config["deepfocus"]
-DF_TARGETS = ["fwhm_major", "fwhm_minor", "pa", "flux"]
 DF_TEST = split_indices(config["dataset"]["count"], config["dataset"]["split"], config["seed"])["test"]
 DF_TCLEAN = DF_TEST[: DF_CFG["evaluation"]["tclean_cubes"]]
-DF_TABLES = ["detection", "vs_pybdsf", "characterisation"] + (["vs_tclean"] if DF_TCLEAN else [])
-DF_FIGURES = ["completeness", "sweep", "residuals", "examples"]
-DF_PRODUCTS = ["catalogue.ecsv", "model.fits", "continuum.fits"]  # per test cube
-if DF_CFG["evaluation"]["tclean_method"] not in config["imaging"]["methods"]:
-    raise WorkflowError(
-        f"invalid configuration: deepfocus.evaluation.tclean_method={DF_CFG['evaluation']['tclean_method']!r} "
-        f"is not defined in imaging.methods ({', '.join(config['imaging']['methods'])})"
-    )
-
-
-wildcard_constraints:
-    df_target="|".join(DF_TARGETS),
-
-
-def df_params(*sections, **extra):
-    """The named parts of the deepfocus config (and the seed): a job reruns only when they change."""
-    return params_json(deepfocus={k: DF_CFG[k] for k in sections}, seed=config["seed"], **extra)
-
-
+DF_TABLES = df_settings.tables(bool(DF_TCLEAN))
 DF_INFERENCE = ("blobsfinder", "deepgru", "focusing", "focus_size", "batch_cubes")
 
 
-def df_model(name):
-    return f"{DF_MODELS}/{name}/model.pt"
+wildcard_constraints:
+    df_target="|".join(df_settings.RESNET_TARGETS),
+
+
+def df_section(*keys):
+    """The named parts of the deepfocus config: a job reruns only when they change."""
+    return {k: DF_CFG[k] for k in keys}
 
 
 def df_training_outputs(name):
-    return {"model": df_model(name), "history": f"{DF_MODELS}/{name}/history.csv",
-            "curve": f"{DF_MODELS}/{name}/loss.png"}
+    """What training model ``name`` leaves (its resume state is not an output: it is gone when the job ends)."""
+    files = df_settings.training_files(f"{DF_MODELS}/{name}")
+    files.pop("resume")
+    return files
 
 
-def df_tclean_args(dirs):
-    return " ".join(f"{i}={d}" for i, d in zip(DF_TCLEAN, dirs))
+def df_resume(name):
+    return df_settings.training_files(f"{DF_MODELS}/{name}")["resume"]
+
+
+def df_models(names=df_settings.MODELS):
+    """Checkpoints by model name (the keywords the DeepFocus steps take)."""
+    files = df_settings.model_files(DF_MODELS)
+    return {name: files[name] for name in names}
+
+
+def df_cube_products(index, kind="test"):
+    return df_settings.cube_products(f"{DF}/{kind}/cube_{index:04d}")
+
+
+def df_tclean_files(cube):
+    """tCLEAN's image and model of a test cube and its timing; ``cube`` is "0003" or the "{index}" wildcard."""
+    return {k: f"{DF}/tclean/cube_{cube}/{name}" for k, name in
+            {"image": "image.fits", "model": "model.fits", "timing": "timing.json"}.items()}
 
 
 def deepfocus_outputs():
     tables = [f"{R}/tables/deepfocus_{t}.{ext}" for t in DF_TABLES for ext in ("csv", "md")]
-    return tables + [f"{R}/figures/deepfocus_{f}.{ext}" for f in DF_FIGURES for ext in ("png", "pdf")]
+    return tables + [f"{R}/figures/deepfocus_{f}.{ext}" for f in df_settings.FIGURES for ext in ("png", "pdf")]
 
 
 PAPER_OUTPUTS.extend(deepfocus_outputs())

@@ -6,9 +6,9 @@ rule tclean_dirty:
         ms=f"{R}/{{target}}/sim.ms",
         skymodel=f"{R}/{{target}}/skymodel.fits",
     output:
-        **image_files("{target}", "dirty", PRODUCTS_DIRTY),
+        **product_files(f"{R}/{{target}}/images", "dirty", PRODUCTS_DIRTY),
     params:
-        out=lambda w, output: out_args(output),
+        step="imaging:tclean_to_fits",
     log:
         main=f"{LOGS}/tclean_dirty/{{target}}.log",
         casa=f"{LOGS}/tclean_dirty/{{target}}.casa.log",
@@ -20,9 +20,8 @@ rule tclean_dirty:
     resources:
         mem_mb=4000,
         runtime=30,
-    shell:
-        "python -m workflow_lib tclean --ms {input.ms} --skymodel {input.skymodel}"
-        " --out {params.out} --casa-log {log.casa} > {log.main} 2>&1"
+    script:
+        "step.py"
 
 
 rule tclean_method:
@@ -30,14 +29,12 @@ rule tclean_method:
         ms=f"{R}/{{target}}/sim.ms",
         skymodel=f"{R}/{{target}}/skymodel.fits",
     output:
-        **image_files("{target}", "{method}", PRODUCTS_CLEAN),
+        **product_files(f"{R}/{{target}}/images", "{method}"),
     params:
-        out=lambda w, output: out_args(output),
-        p=lambda w: params_json(
-            method=config["imaging"]["methods"][w.method],
-            niter=imaging_section(w.target)["niter"],
-            threshold_mjy=imaging_section(w.target)["threshold_mjy"],
-        ),
+        step="imaging:tclean_to_fits",
+        method=lambda w: config["imaging"]["methods"][w.method],
+        niter=lambda w: imaging_section(w.target)["niter"],
+        threshold_mjy=lambda w: imaging_section(w.target)["threshold_mjy"],
     log:
         main=f"{LOGS}/tclean_{{method}}/{{target}}.log",
         casa=f"{LOGS}/tclean_{{method}}/{{target}}.casa.log",
@@ -49,6 +46,5 @@ rule tclean_method:
     resources:
         mem_mb=4000,
         runtime=60,
-    shell:
-        "python -m workflow_lib tclean --params {params.p:q} --ms {input.ms} --skymodel {input.skymodel}"
-        " --out {params.out} --casa-log {log.casa} > {log.main} 2>&1"
+    script:
+        "step.py"

@@ -1,6 +1,9 @@
 # Figures, the speed table and the `paper` target that regenerates every table and figure.
 
 
+include: "report_common.smk"
+
+
 rule continuum_figure:
     input:
         skymodel=f"{R}/continuum/skymodel.fits",
@@ -17,10 +20,8 @@ rule continuum_figure:
         ),
         pdf=f"{R}/figures/continuum_tclean.pdf",
     params:
-        images=lambda w, input: " ".join(
-            [f"dirty={input.dirty}"]
-            + [f"{m}={p}" for m, p in zip(config["imaging"]["continuum"]["methods"], input.images)]
-        ),
+        step="figures:write_continuum_figure",
+        methods=config["imaging"]["continuum"]["methods"],
     log:
         f"{LOGS}/continuum_figure.log",
     benchmark:
@@ -31,16 +32,16 @@ rule continuum_figure:
     resources:
         mem_mb=2000,
         runtime=10,
-    shell:
-        "python -m workflow_lib continuum-figure --skymodel {input.skymodel} --image {params.images}"
-        " --png {output.png} --pdf {output.pdf} > {log} 2>&1"
+    script:
+        "step.py"
 
 
 rule effective_config:
     output:
-        report(f"{R}/config.yaml", caption="../report/config.rst", category="Configuration"),
+        out=report(f"{R}/config.yaml", caption="../report/config.rst", category="Configuration"),
     params:
-        p=params_json(**config),
+        step="provenance:write_effective_config",
+        config=config,
     log:
         f"{LOGS}/effective_config.log",
     benchmark:
@@ -51,8 +52,8 @@ rule effective_config:
     resources:
         mem_mb=500,
         runtime=5,
-    shell:
-        "python -m workflow_lib effective-config --params {params.p:q} --out {output} > {log} 2>&1"
+    script:
+        "step.py"
 
 
 rule benchmark_table:
@@ -65,8 +66,10 @@ rule benchmark_table:
         speed_csv=report(f"{R}/tables/speed.csv", caption="../report/speed.rst", category="Speed"),
         speed_md=f"{R}/tables/speed.md",
     params:
-        benchmarks=BENCH,
-        p=params_json(**config),
+        step="speed:write_benchmark_tables",
+        benchmark_dir=BENCH,
+        benchmarks=speed_benchmarks(),
+        config=config,
     log:
         f"{LOGS}/benchmark_table.log",
     benchmark:
@@ -77,10 +80,8 @@ rule benchmark_table:
     resources:
         mem_mb=1000,
         runtime=5,
-    shell:
-        "python -m workflow_lib benchmark-table --params {params.p:q} --benchmarks {params.benchmarks}"
-        " --deepfocus-timing {input.timing} --csv {output.csv} --md {output.md}"
-        " --speed-csv {output.speed_csv} --speed-md {output.speed_md} > {log} 2>&1"
+    script:
+        "step.py"
 
 
 rule paper:

@@ -8,76 +8,66 @@ rule resolve_data:
     input:
         local_ms,
     output:
-        directory("resources/{dataset}.ms"),
+        dest=directory("resources/{observed}.ms"),
     params:
-        p=resolve_data_params,
+        step="resolve.steps:fetch_data",
+        data=fetched_data,
+        network=config["network"],
     log:
-        f"{LOGS}/resolve_data/{{dataset}}.log",
+        f"{LOGS}/resolve_data/{{observed}}.log",
     benchmark:
-        f"{BENCH}/resolve_data/{{dataset}}.tsv"
+        f"{BENCH}/resolve_data/{{observed}}.tsv"
     conda:
         "../envs/nifty.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=120,
-    shell:
-        "python -m workflow_lib resolve-data --params {params.p:q} --dest {output} > {log} 2>&1"
+    script:
+        "step.py"
 
 
 rule resolve_tclean_grid:
     input:
-        ms="resources/{dataset}.ms",
+        ms="resources/{observed}.ms",
     output:
-        f"{R}/{{dataset}}/tclean_grid.fits",
+        fits=f"{R}/{{observed}}/tclean_grid.fits",
     params:
-        p=lambda w: params_json(
-            data=RESOLVE["runs"][w.dataset]["data"],
-            npix=RESOLVE["runs"][w.dataset]["compare"]["npix"],
-            cell_arcsec=RESOLVE["runs"][w.dataset]["compare"]["cell_arcsec"],
-        ),
+        step="resolve.steps:tclean_grid",
+        data=lambda w: RESOLVE["runs"][w.observed]["data"],
+        npix=lambda w: RESOLVE["runs"][w.observed]["compare"]["npix"],
+        cell_arcsec=lambda w: RESOLVE["runs"][w.observed]["compare"]["cell_arcsec"],
     log:
-        f"{LOGS}/resolve_tclean_grid/{{dataset}}.log",
+        f"{LOGS}/resolve_tclean_grid/{{observed}}.log",
     benchmark:
-        f"{BENCH}/resolve_tclean_grid/{{dataset}}.tsv"
+        f"{BENCH}/resolve_tclean_grid/{{observed}}.tsv"
     conda:
         "../envs/nifty.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    shell:
-        "python -m workflow_lib resolve-grid --params {params.p:q} --ms {input.ms} --fits {output} > {log} 2>&1"
+    script:
+        "step.py"
 
 
-rule tclean_dataset:
+use rule tclean_method as tclean_observed with:
     input:
-        ms="resources/{dataset}.ms",
-        skymodel=f"{R}/{{dataset}}/tclean_grid.fits",
+        ms="resources/{observed}.ms",
+        skymodel=f"{R}/{{observed}}/tclean_grid.fits",
     output:
-        **image_files("{dataset}", "{method}", PRODUCTS_CLEAN),
+        **product_files(f"{R}/{{observed}}/images", "{method}"),
     params:
-        out=lambda w, output: out_args(output),
-        p=lambda w: params_json(
-            method=config["imaging"]["methods"][w.method],
-            niter=RESOLVE["runs"][w.dataset]["compare"]["niter"],
-            threshold_mjy=RESOLVE["runs"][w.dataset]["compare"]["threshold_mjy"],
-            selection=tclean_selection(RESOLVE["runs"][w.dataset]["data"]),
-        ),
+        step="imaging:tclean_to_fits",
+        method=lambda w: config["imaging"]["methods"][w.method],
+        niter=lambda w: RESOLVE["runs"][w.observed]["compare"]["niter"],
+        threshold_mjy=lambda w: RESOLVE["runs"][w.observed]["compare"]["threshold_mjy"],
+        selection=lambda w: tclean_selection(RESOLVE["runs"][w.observed]["data"]),
     log:
-        main=f"{LOGS}/tclean_{{method}}/{{dataset}}.log",
-        casa=f"{LOGS}/tclean_{{method}}/{{dataset}}.casa.log",
+        main=f"{LOGS}/tclean_{{method}}/{{observed}}.log",
+        casa=f"{LOGS}/tclean_{{method}}/{{observed}}.casa.log",
     benchmark:
-        f"{BENCH}/tclean_{{method}}/{{dataset}}.tsv"
-    conda:
-        "../envs/casa.yaml"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    shell:
-        "python -m workflow_lib tclean --params {params.p:q} --ms {input.ms} --skymodel {input.skymodel}"
-        " --out {params.out} --casa-log {log.casa} > {log.main} 2>&1"
+        f"{BENCH}/tclean_{{method}}/{{observed}}.tsv"
 
 
 rule resolve:
@@ -86,8 +76,10 @@ rule resolve:
     output:
         **resolve_rule_outputs(),
     params:
-        p=lambda w: params_json(run=RESOLVE["runs"][w.run], seed=config["seed"], name=w.run),
-        out=lambda w, output: pairs(output),
+        step="resolve.steps:run",
+        run=lambda w: RESOLVE["runs"][w.run],
+        seed=config["seed"],
+        name=lambda w: w.run,
         state=f"{R}/{{run}}/resolve/.state",
     log:
         f"{LOGS}/resolve/{{run}}.log",
@@ -95,13 +87,13 @@ rule resolve:
         f"{BENCH}/resolve/{{run}}.tsv"
     conda:
         "../envs/nifty.yaml"
-    threads: RESOLVE["threads"]
+    # 1 unless a profile says otherwise (set-threads): the thread count changes RESOLVE's numbers
+    threads: 1
     resources:
         mem_mb=resolve_mem_mb,
         runtime=resolve_runtime,
-    shell:
-        "python -m workflow_lib resolve --params {params.p:q} --ms {input.ms} --threads {threads}"
-        " --state {params.state} --out {params.out} > {log} 2>&1"
+    script:
+        "step.py"
 
 
 if resolve_settings.SIMULATED_RUN in RESOLVE_RUNS:
@@ -110,8 +102,8 @@ if resolve_settings.SIMULATED_RUN in RESOLVE_RUNS:
         input:
             components=f"{R}/continuum/components.ecsv",
             skymodel=f"{R}/continuum/skymodel.fits",
-            images=compare_images("continuum").values(),
-            resolve=resolve_files("continuum", ["samples", "mean", "std"]).values(),
+            images=compare_images("continuum"),
+            **resolve_files("continuum", ["samples", "mean", "std"]),
         output:
             csv=resolve_report(f"{R}/tables/resolve_continuum_peak_flux.csv", "resolve_continuum_peak_flux",
                                "continuum"),
@@ -122,14 +114,11 @@ if resolve_settings.SIMULATED_RUN in RESOLVE_RUNS:
             png=resolve_report(f"{R}/figures/resolve_continuum.png", "resolve_continuum_figure", "continuum"),
             pdf=f"{R}/figures/resolve_continuum.pdf",
         params:
-            images=pairs(compare_images("continuum")),
-            resolve=pairs(resolve_files("continuum", ["samples", "mean", "std"])),
-            out=lambda w, output: pairs(output),
-            p=params_json(
-                continuum=config["continuum"],
-                observation=config["observation"],
-                emission_fraction=RESOLVE_RUNS["continuum"]["compare"]["emission_fraction"],
-            ),
+            step="resolve.steps:continuum_comparison",
+            methods=RESOLVE_RUNS["continuum"]["compare"]["methods"],
+            continuum=config["continuum"],
+            observation=config["observation"],
+            emission_fraction=RESOLVE_RUNS["continuum"]["compare"]["emission_fraction"],
         log:
             f"{LOGS}/resolve_continuum_table.log",
         benchmark:
@@ -140,36 +129,33 @@ if resolve_settings.SIMULATED_RUN in RESOLVE_RUNS:
         resources:
             mem_mb=2000,
             runtime=10,
-        shell:
-            "python -m workflow_lib resolve-continuum-table --params {params.p:q} --components {input.components}"
-            " --skymodel {input.skymodel} --image {params.images} --resolve {params.resolve} --out {params.out}"
-            " > {log} 2>&1"
+        script:
+            "step.py"
 
 
 rule resolve_disk_table:
     input:
-        images=lambda w: compare_images(w.dataset).values(),
-        resolve=lambda w: resolve_files(w.dataset, ["samples", "mean", "std"]).values(),
+        images=lambda w: compare_images(w.observed),
+        **resolve_files("{observed}", ["samples", "mean", "std"]),
     output:
-        csv=resolve_report(f"{R}/tables/resolve_{{dataset}}_flux.csv", "resolve_disk_flux", "{dataset}"),
-        md=f"{R}/tables/resolve_{{dataset}}_flux.md",
-        png=resolve_report(f"{R}/figures/resolve_{{dataset}}.png", "resolve_disk_figure", "{dataset}"),
-        pdf=f"{R}/figures/resolve_{{dataset}}.pdf",
+        csv=resolve_report(f"{R}/tables/resolve_{{observed}}_flux.csv", "resolve_disk_flux", "{observed}"),
+        md=f"{R}/tables/resolve_{{observed}}_flux.md",
+        png=resolve_report(f"{R}/figures/resolve_{{observed}}.png", "resolve_disk_figure", "{observed}"),
+        pdf=f"{R}/figures/resolve_{{observed}}.pdf",
     params:
-        images=lambda w: pairs(compare_images(w.dataset)),
-        resolve=lambda w: pairs(resolve_files(w.dataset, ["samples", "mean", "std"])),
-        out=lambda w, output: pairs(output),
-        p=lambda w: params_json(**RESOLVE["runs"][w.dataset]["compare"]),
+        step="resolve.steps:disk_comparison",
+        methods=lambda w: RESOLVE["runs"][w.observed]["compare"]["methods"],
+        radii_arcsec=lambda w: RESOLVE["runs"][w.observed]["compare"]["radii_arcsec"],
+        centre_offset_arcsec=lambda w: RESOLVE["runs"][w.observed]["compare"]["centre_offset_arcsec"],
     log:
-        f"{LOGS}/resolve_disk_table/{{dataset}}.log",
+        f"{LOGS}/resolve_disk_table/{{observed}}.log",
     benchmark:
-        f"{BENCH}/resolve_disk_table/{{dataset}}.tsv"
+        f"{BENCH}/resolve_disk_table/{{observed}}.tsv"
     conda:
         "../envs/nifty.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    shell:
-        "python -m workflow_lib resolve-disk-table --params {params.p:q} --image {params.images}"
-        " --resolve {params.resolve} --out {params.out} > {log} 2>&1"
+    script:
+        "step.py"

@@ -3,11 +3,6 @@ from pathlib import Path
 
 from workflow_lib.resolve import settings as resolve_settings
 
-try:
-    resolve_settings.check(config)
-except wconfig.ConfigError as exc:
-    raise WorkflowError(f"invalid configuration: {exc}") from None
-
 RESOLVE = config["resolve"]
 
 
@@ -16,32 +11,33 @@ def _absent_optional(run):
     return data.get("optional") and not (Path(workflow.basedir) / data["path"]).exists()
 
 
-# runs that download public data only take part when the config allows the network;
-# optional local data that this machine lacks is skipped too
+# runs that download public data only take part when the network is allowed (`--config network=true`);
+# optional local data that this machine lacks is skipped too; so are runs switched off (enabled: false)
+ENABLED_RUNS = {name: run for name, run in RESOLVE["runs"].items() if run["enabled"]}
 RESOLVE_RUNS = {
     name: run
-    for name, run in RESOLVE["runs"].items()
-    if (resolve_settings.source(run) != "url" or RESOLVE["network"]) and not _absent_optional(run)
+    for name, run in ENABLED_RUNS.items()
+    if (resolve_settings.source(run) != "url" or config["network"]) and not _absent_optional(run)
 }
-RESOLVE_OFFLINE = sorted(n for n, r in RESOLVE["runs"].items() if resolve_settings.source(r) == "url")
-RESOLVE_ABSENT = sorted(n for n, r in RESOLVE["runs"].items() if _absent_optional(r))
-if RESOLVE_OFFLINE and not RESOLVE["network"]:
+RESOLVE_OFFLINE = sorted(n for n, r in ENABLED_RUNS.items() if resolve_settings.source(r) == "url")
+RESOLVE_ABSENT = sorted(n for n, r in ENABLED_RUNS.items() if _absent_optional(r))
+if RESOLVE_OFFLINE and not config["network"]:
     logger.info(
         f"RESOLVE runs {', '.join(RESOLVE_OFFLINE)} skipped: they download public archive data "
-        "and resolve.network is false"
+        "and the network is off (--config network=true allows it)"
     )
 if RESOLVE_ABSENT:
     logger.warning(
         f"RESOLVE runs {', '.join(RESOLVE_ABSENT)} skipped: their measurement set is not on this machine "
         f"({', '.join(RESOLVE['runs'][n]['data']['path'] for n in RESOLVE_ABSENT)} relative to {workflow.basedir})"
     )
-RESOLVE_DATASETS = [n for n in RESOLVE["runs"] if n != resolve_settings.SIMULATED_RUN]
+RESOLVE_OBSERVED = [n for n in RESOLVE["runs"] if n != resolve_settings.SIMULATED_RUN]
 RESOLVE_PRODUCTS = resolve_settings.FILES
 
 
 wildcard_constraints:
     run="|".join(RESOLVE["runs"]) or "(?!)",
-    dataset="|".join(RESOLVE_DATASETS) or "(?!)",
+    observed="|".join(RESOLVE_OBSERVED) or "(?!)",
 
 
 def resolve_files(run, keys=RESOLVE_PRODUCTS):
@@ -74,15 +70,16 @@ def resolve_ms(wildcards):
 
 def local_ms(wildcards):
     """A local measurement set named in the config, relative to the workflow directory; [] for downloads."""
-    data = RESOLVE["runs"][wildcards.dataset]["data"]
+    data = RESOLVE["runs"][wildcards.observed]["data"]
     return str(Path(workflow.basedir) / data["path"]) if "path" in data else []
 
 
-def resolve_data_params(wildcards):
-    data = dict(RESOLVE["runs"][wildcards.dataset]["data"])
+def fetched_data(wildcards):
+    """The data section of a real-data run, a local path made absolute."""
+    data = dict(RESOLVE["runs"][wildcards.observed]["data"])
     if "path" in data:
         data["path"] = local_ms(wildcards)
-    return params_json(data=data, network=RESOLVE["network"])
+    return data
 
 
 def resolve_mem_mb(wildcards):
@@ -107,12 +104,9 @@ def tclean_selection(data):
 
 
 def compare_images(run):
+    """The pb-corrected tCLEAN image of each comparison method of a run, in the order of its methods."""
     methods = RESOLVE["runs"][run]["compare"]["methods"]
-    return {m: f"{R}/{run}/images/{m}.image.pbcor.fits" for m in methods}
-
-
-def pairs(mapping):
-    return " ".join(f"{k}={v}" for k, v in mapping.items())
+    return [f"{R}/{run}/images/{m}.image.pbcor.fits" for m in methods]
 
 
 def resolve_outputs():

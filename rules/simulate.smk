@@ -5,15 +5,14 @@ rule simulate_casa:
     input:
         skymodel=f"{R}/{{target}}/skymodel.fits",
     output:
-        ms=ms_path("{target}"),
+        ms=temp(directory(f"{R}/{{target}}/sim.ms")),
         record=f"{R}/{{target}}/noise.json",
     params:
-        p=lambda w: params_json(
-            observation=config["observation"],
-            noise=target_section(w.target)["noise"],
-            seed=config["seed"],
-            stream=noise_stream(w.target),
-        ),
+        step="simulate.observe:simulate_observation",
+        observation=config["observation"],
+        noise=lambda w: target_section(w.target)["noise"],
+        seed=config["seed"],
+        stream=lambda w: noise_stream(w.target),
     log:
         main=f"{LOGS}/simulate_casa/{{target}}.log",
         casa=f"{LOGS}/simulate_casa/{{target}}.casa.log",
@@ -25,6 +24,5 @@ rule simulate_casa:
     resources:
         mem_mb=4000,
         runtime=30,
-    shell:
-        "python -m workflow_lib simulate --params {params.p:q} --skymodel {input.skymodel}"
-        " --ms {output.ms} --record {output.record} --casa-log {log.casa} > {log.main} 2>&1"
+    script:
+        "step.py"

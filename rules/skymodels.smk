@@ -6,7 +6,9 @@ rule continuum_skymodel:
         fits=f"{R}/continuum/skymodel.fits",
         catalogue=f"{R}/continuum/components.ecsv",
     params:
-        p=params_json(continuum=config["continuum"], observation=config["observation"]),
+        step="skymodels:write_continuum_field",
+        continuum=config["continuum"],
+        observation=config["observation"],
     log:
         f"{LOGS}/continuum_skymodel.log",
     benchmark:
@@ -17,9 +19,8 @@ rule continuum_skymodel:
     resources:
         mem_mb=2000,
         runtime=10,
-    shell:
-        "python -m workflow_lib continuum-skymodel --params {params.p:q}"
-        " --fits {output.fits} --catalogue {output.catalogue} > {log} 2>&1"
+    script:
+        "step.py"
 
 
 rule cube_skymodel:
@@ -27,7 +28,10 @@ rule cube_skymodel:
         fits=f"{R}/cubes/cube_{{index}}/skymodel.fits",
         catalogue=f"{R}/cubes/cube_{{index}}/truth.ecsv",
     params:
-        p=params_json(cubes=config["cubes"], observation=config["observation"], seed=config["seed"]),
+        step="skymodels:write_random_cube",
+        cubes=config["cubes"],
+        observation=config["observation"],
+        seed=config["seed"],
         index=lambda w: int(w.index),
     log:
         f"{LOGS}/cube_skymodel/cube_{{index}}.log",
@@ -39,6 +43,5 @@ rule cube_skymodel:
     resources:
         mem_mb=2000,
         runtime=10,
-    shell:
-        "python -m workflow_lib cube-skymodel --params {params.p:q} --index {params.index}"
-        " --fits {output.fits} --catalogue {output.catalogue} > {log} 2>&1"
+    script:
+        "step.py"

@@ -17,10 +17,8 @@ rule continuum_peak_table:
         ),
         md=f"{R}/tables/continuum_peak_flux.md",
     params:
-        images=lambda w, input: " ".join(
-            f"{m}={path}" for m, path in zip(config["imaging"]["continuum"]["methods"], input.images)
-        ),
-        p=params_json(methods=config["imaging"]["continuum"]["methods"]),
+        step="tables:write_continuum_peak_table",
+        methods=config["imaging"]["continuum"]["methods"],
     log:
         f"{LOGS}/continuum_peak_table.log",
     benchmark:
@@ -31,6 +29,5 @@ rule continuum_peak_table:
     resources:
         mem_mb=2000,
         runtime=10,
-    shell:
-        "python -m workflow_lib peak-table --params {params.p:q} --components {input.components}"
-        " --skymodel {input.skymodel} --image {params.images} --csv {output.csv} --md {output.md} > {log} 2>&1"
+    script:
+        "step.py"

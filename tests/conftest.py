@@ -27,6 +27,15 @@ def raw_tiny() -> dict:
     return yaml.safe_load(TINY.read_text())
 
 
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The whole tiny workflow, run once per session: its ``results/tiny`` directory."""
+    workdir = tmp_path_factory.mktemp("workflow")
+    result = run_snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir / "results" / "tiny"
+
+
 def run_snakemake(workdir, *args, configfile=TINY):
     """Run the workflow in ``workdir`` with this interpreter's environment first on PATH."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}

@@ -2,7 +2,6 @@
 
 import pytest
 import yaml
-from snakemake.exceptions import WorkflowError
 
 from workflow_lib import config
 from conftest import ROOT, raw_tiny, run_snakemake
@@ -24,7 +23,7 @@ def test_demo_and_paper_configs_are_valid():
 
 def test_defaults_are_filled(tiny_config):
     assert tiny_config["cubes"]["line_fwhm_chan"] == [3, 10]
-    assert tiny_config["keep_measurement_sets"] is False
+    assert tiny_config["network"] is False
     assert tiny_config["continuum"]["bandwidth_ghz"] == 2.0
 
 
@@ -33,12 +32,13 @@ def test_defaults_are_filled(tiny_config):
     (lambda c: c["continuum"].update(noise={"rms_jy_per_beam": -1.0}), "rms_jy_per_beam"),
     (lambda c: c["continuum"].update(npix=8), "npix"),
     (lambda c: c["observation"].update(ref_date="21.03.2024"), "ref_date"),
-    (lambda c: c["imaging"]["methods"]["hogbom_natural"].update(weighting="uniformish"), "weighting"),
+    (lambda c: c["imaging"].setdefault("methods", {}).update(hogbom_natural={"weighting": "uniformish"}),
+     "weighting"),
     (lambda c: c["dataset"].update(shards=3), "shards"),
     (lambda c: c["dataset"].update(backend="wsclean"), "backend"),
 ])
 def test_schema_errors_name_the_key(tmp_path, mutate, key):
-    with pytest.raises(WorkflowError, match=key):
+    with pytest.raises(config.ConfigError, match=f"{key}.*schema|schema.*{key}"):
         load_with(tmp_path, mutate)
 
 
@@ -70,3 +70,48 @@ def test_snakemake_reports_bad_config_before_any_job(tmp_path):
     assert run.returncode != 0
     assert "rms_jy_per_beam" in run.stdout + run.stderr
     assert not (tmp_path / "results").exists()
+
+
+def _psf(run):
+    run["response"] = {"mode": "psf"}
+    return run
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda r: r.update(disk={"data": {"simulated": "continuum"}, "image": {"npix": 64, "cell_arcsec": 0.2}}),
+     "resolve.runs.disk.data: the run named 'continuum', and only it"),
+    (lambda r: r.update(disk={"data": {"url": "https://example.invalid/x.tgz"}, "image": {"npix": 64, "cell_arcsec": 0.2}}),
+     "resolve.runs.disk.data: does not match config/schema.yaml"),   # a url needs its member
+    (lambda r: r["continuum"]["compare"].update(methods=["hogbom_briggs"]), "resolve.runs.continuum.compare.methods"),
+    (lambda r: r.update(disk={"data": {"path": "x.ms", "channels": [5, 2]}, "image": {"npix": 64, "cell_arcsec": 0.2}}),
+     "resolve.runs.disk.data.channels"),
+    (lambda r: r["continuum"]["inference"]["schedule"][0].update(learn_noise=True), "the first phase must keep"),
+    (lambda r: r["continuum"]["inference"]["schedule"][-1].update(samples=0), "the last phase needs samples > 0"),
+    (lambda r: _psf(r["continuum"]).update(noise={"model": "uvfield"}), "uvfield needs response.mode exact"),
+    (lambda r: _psf(r["continuum"])["inference"]["schedule"][-1].update(geovi_iterations=2), "geoVI"),
+    (lambda r: r["continuum"].update(response={"mode": "psf", "wgridding": True}), "wgridding true needs mode exact"),
+])
+def test_resolve_errors_name_the_run_and_key(tmp_path, mutate, message):
+    with pytest.raises(config.ConfigError, match=message):
+        load_with(tmp_path, lambda c: mutate(c["resolve"]["runs"]))
+
+
+def test_deepfocus_tclean_method_must_exist(tmp_path):
+    with pytest.raises(config.ConfigError, match="deepfocus.evaluation.tclean_method='nope'"):
+        load_with(tmp_path, lambda c: c["deepfocus"]["evaluation"].update(tclean_method="nope"))
+
+
+def test_overlays_merge_mappings_and_replace_lists_and_noise():
+    base = {"a": {"x": 1, "y": [1, 2]}, "noise": {"snr": 5}, "keep": 1}
+    merged = config.merge(base, {"a": {"y": [3]}, "noise": {"rms_jy_per_beam": 0.1}})
+    assert merged == {"a": {"x": 1, "y": [3]}, "noise": {"rms_jy_per_beam": 0.1}, "keep": 1}
+    assert base["a"]["y"] == [1, 2]   # the base is not touched
+
+
+def test_paper_config_is_an_overlay_on_the_demo():
+    demo, paper = config.load(), config.load(ROOT / "config" / "paper.yaml")
+    assert paper["observation"] == demo["observation"] and paper["continuum"] == demo["continuum"]
+    assert paper["dataset"]["count"] == 5000 and paper["dataset"]["split"] == demo["dataset"]["split"]
+    assert paper["resolve"]["runs"]["hd142527"]["compare"]["radii_arcsec"] == [0.5, 1.0, 1.5, 2.0]
+    assert paper["resolve"]["runs"]["hd142527"]["noise"]["model"] == "uvfield"
+    assert set(paper["resolve"]["runs"]) == {"continuum", "hd142527", "sz114", "hltau"}

@@ -27,9 +27,11 @@ def built(tmp_path_factory):
     make_coverage(skymodels.cube_grid(spec, obs), obs, str(tmp / "coverage.h5"))
     shards = [str(tmp / f"shard_{k:04d}.h5") for k in range(2)]
     for k, path in enumerate(shards):
-        build_shard(spec, obs, seed, str(tmp / "coverage.h5"), k, path, params={"seed": seed})
-    write_split(spec["count"], spec["split"], seed, str(tmp / "split.json"))
-    write_manifest(shards, str(tmp / "split.json"), str(tmp / "manifest.json"), {"seed": seed})
+        build_shard(dataset=spec, observation=obs, seed=seed, coverage=str(tmp / "coverage.h5"), index=k, shard=path,
+                    checksum=f"{path}.sha256", params={"seed": seed})
+    write_split(n_cubes=spec["count"], split=spec["split"], seed=seed, out=str(tmp / "split.json"))
+    write_manifest(shards=shards, checksums=[f"{s}.sha256" for s in shards], split=str(tmp / "split.json"),
+                   out=str(tmp / "manifest.json"), params={"seed": seed})
     return {"tmp": tmp, "cfg": cfg, "shards": shards}
 
 
@@ -64,7 +66,8 @@ def test_shard_content_is_physical(built):
 def test_shards_are_bit_identical_when_rebuilt(built, tmp_path):
     cfg = built["cfg"]
     again = tmp_path / "shard_0001.h5"
-    build_shard(cfg["dataset"], cfg["observation"], cfg["seed"], str(built["tmp"] / "coverage.h5"), 1, str(again),
+    build_shard(dataset=cfg["dataset"], observation=cfg["observation"], seed=cfg["seed"],
+                coverage=str(built["tmp"] / "coverage.h5"), index=1, shard=str(again), checksum=f"{again}.sha256",
                 params={"seed": cfg["seed"]})
     assert sha256(again) == sha256(built["shards"][1])
 
@@ -92,7 +95,7 @@ def test_corrupt_shard_is_named_and_removed(built, tmp_path):
     with open(bad, "r+b") as fh:
         fh.truncate(bad.stat().st_size // 2)
     with pytest.raises(ValueError, match="shard_0000.h5: checksum mismatch"):
-        verify_shard(bad)
+        verify_shard(bad, f"{bad}.sha256")
     assert not bad.exists()  # so that the next run rebuilds exactly this shard
 
 
@@ -120,8 +123,8 @@ def test_casa_backend_agrees_with_ducc(built, tmp_path):
     cubes = {}
     for backend in ("ducc", "casa"):
         path = tmp_path / f"{backend}.h5"
-        build_shard({**spec, "backend": backend}, cfg["observation"], cfg["seed"], str(built["tmp"] / "coverage.h5"),
-                    0, str(path))
+        build_shard(dataset={**spec, "backend": backend}, observation=cfg["observation"], seed=cfg["seed"],
+                    coverage=str(built["tmp"] / "coverage.h5"), index=0, shard=str(path), checksum=f"{path}.sha256")
         with h5py.File(path, "r") as h5:
             cubes[backend] = h5["dirty"][0]
     peak = np.abs(cubes["casa"]).max()

@@ -19,8 +19,8 @@ from workflow_lib.units import FWHM_TO_SIGMA
 from workflow_lib.deepfocus import deepgru, geometry
 from workflow_lib.deepfocus.pipeline import BOX_COLUMNS, DeepFocus
 from workflow_lib.deepfocus.preprocess import minmax
-from workflow_lib.evaluate import examples, figures
-from workflow_lib.evaluate.detection import Detections
+from workflow_lib.deepfocus.evaluation import examples, figures
+from workflow_lib.deepfocus.evaluation.detection import Detections
 
 NCHAN, NPIX, SHARPNESS = 16, 32, 12.0
 GRID = fitsio.Grid(nx=NPIX, ny=NPIX, cell_arcsec=0.1, ra_deg=239.1746, dec_deg=-35.0, freq0_hz=229.9e9,

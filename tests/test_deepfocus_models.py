@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from workflow_lib.deepfocus import blobsfinder, deepgru, resnets, train
+from workflow_lib.deepfocus.settings import training_files
 
 
 def _one_step(model, loss_fn, x, y):
@@ -126,7 +127,7 @@ def test_training_resumes_where_it_stopped_with_the_same_result(tmp_path, caplog
     """A run killed in its fourth epoch resumes from resume.pt and ends with the uninterrupted run's weights."""
     stages = _tiny_stages()
     whole = deepgru.DeepGRU(hidden=4)
-    history = train.fit(whole, deepgru.loss, stages, SETTINGS, tmp_path / "whole", "gru", seed=3)
+    history = train.fit(whole, deepgru.loss, stages, SETTINGS, training_files(tmp_path / "whole"), "gru", seed=3)
     assert [(r["stage"], r["epoch"]) for r in history] == [("true", 1), ("true", 2), ("true", 3),
                                                            ("predicted", 1), ("predicted", 2)]
     assert (tmp_path / "whole" / "loss.png").stat().st_size > 1000
@@ -142,11 +143,13 @@ def test_training_resumes_where_it_stopped_with_the_same_result(tmp_path, caplog
         return deepgru.loss(logits, target)
 
     with pytest.raises(Killed):
-        train.fit(deepgru.DeepGRU(hidden=4), dying_loss, stages, SETTINGS, tmp_path / "again", "gru", seed=3)
+        train.fit(deepgru.DeepGRU(hidden=4), dying_loss, stages, SETTINGS, training_files(tmp_path / "again"), "gru",
+                  seed=3)
     assert (tmp_path / "again" / "resume.pt").exists() and not (tmp_path / "again" / "model.pt").exists()
     resumed = deepgru.DeepGRU(hidden=4)
     with caplog.at_level(logging.INFO):
-        history = train.fit(resumed, deepgru.loss, stages, SETTINGS, tmp_path / "again", "gru", seed=3)
+        history = train.fit(resumed, deepgru.loss, stages, SETTINGS, training_files(tmp_path / "again"), "gru",
+                            seed=3)
     assert "resuming stage 0 after epoch 3" in caplog.text
     assert len(history) == 5
     for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
@@ -155,11 +158,11 @@ def test_training_resumes_where_it_stopped_with_the_same_result(tmp_path, caplog
 
 def test_resume_checkpoint_of_other_parameters_is_ignored(tmp_path, caplog):
     stages = _tiny_stages()
-    train.fit(deepgru.DeepGRU(hidden=4), deepgru.loss, stages, SETTINGS, tmp_path, "gru", seed=3)
+    train.fit(deepgru.DeepGRU(hidden=4), deepgru.loss, stages, SETTINGS, training_files(tmp_path), "gru", seed=3)
     stale = {"fingerprint": "something else", "stage": 1, "epoch": 1}
     torch.save(stale, tmp_path / "resume.pt")
     with caplog.at_level(logging.INFO):
-        train.fit(deepgru.DeepGRU(hidden=4), deepgru.loss, stages, SETTINGS, tmp_path, "gru", seed=3)
+        train.fit(deepgru.DeepGRU(hidden=4), deepgru.loss, stages, SETTINGS, training_files(tmp_path), "gru", seed=3)
     assert "made with other parameters or data: starting afresh" in caplog.text
 
 
@@ -168,6 +171,6 @@ def test_seed_makes_training_reproducible(tmp_path):
     runs = []
     for k, seed in enumerate((1, 1, 2)):
         model = deepgru.DeepGRU(hidden=4)
-        train.fit(model, deepgru.loss, stages, SETTINGS, tmp_path / str(k), "gru", seed=seed)
+        train.fit(model, deepgru.loss, stages, SETTINGS, training_files(tmp_path / str(k)), "gru", seed=seed)
         runs.append(torch.cat([p.flatten() for p in model.parameters()]))
     assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], runs[2])

@@ -10,7 +10,7 @@ from astropy.table import Table
 from workflow_lib import fitsio, provenance
 from workflow_lib.deepfocus import blobsfinder, deepgru, geometry, resnets, train
 from workflow_lib.deepfocus.pipeline import DeepFocus, aperture_flux, barycentre, write_products
-from workflow_lib.deepfocus.tasks import checkpoint_paths
+from workflow_lib.deepfocus.settings import cube_products, model_files
 
 NCHAN, NPIX = 16, 32
 GRID = fitsio.Grid(nx=NPIX, ny=NPIX, cell_arcsec=0.1, ra_deg=239.1746, dec_deg=-35.0, freq0_hz=229.9e9,
@@ -26,7 +26,7 @@ def models(tmp_path_factory):
     """Untrained but complete set of checkpoints in the workflow's layout."""
     torch.manual_seed(0)
     root = tmp_path_factory.mktemp("models")
-    paths = checkpoint_paths(root)
+    paths = model_files(root)
     train.save_model(paths["blobsfinder"], blobsfinder.BlobsFinder(NPIX, (4, 8), 16), extra=META)
     train.save_model(paths["deepgru"], deepgru.DeepGRU(4), extra=META)
     for t in resnets.TARGETS:
@@ -108,7 +108,7 @@ def test_catalogue_and_fits_round_trip(pipeline, tmp_path):
     ra, dec = GRID.celestial_wcs().pixel_to_world_values(table["x_pix"][0], table["y_pix"][0])
     assert (table["ra_deg"][0], table["dec_deg"][0]) == pytest.approx((float(ra), float(dec)))
     params = {"test": 1}
-    paths = write_products(result, GRID, tmp_path / "cube", params)
+    paths = write_products(result, GRID, cube_products(tmp_path / "cube"), params)
     back = Table.read(paths["catalogue"])
     assert back.colnames == table.colnames and back.meta["params_hash"] == provenance.params_hash(params)
     for name in table.colnames:

@@ -33,7 +33,7 @@ def setup(tmp_path_factory):
 
 def casa_dirty(setup, name, method=None):
     out = setup["tmp"] / f"{name}.fits"
-    tclean_to_fits(str(setup["tmp"] / "casa.ms"), str(setup["tmp"] / "sky.fits"), {"image": str(out)}, method, 0, 0.0)
+    tclean_to_fits(ms=str(setup["tmp"] / "casa.ms"), skymodel=str(setup["tmp"] / "sky.fits"), method=method, image=str(out))
     return fitsio.read_cube(out)[0]
 
 
@@ -111,7 +111,7 @@ def test_visibilities_written_to_ms_reproduce_the_noisy_dirty_cube(setup):
     ms = setup["tmp"] / "exported.ms"
     write_visibilities(str(setup["tmp"] / "template.ms"), str(ms), vis, record["sigma_per_visibility_jy"])
     out = setup["tmp"] / "exported.fits"
-    tclean_to_fits(str(ms), str(setup["tmp"] / "sky.fits"), {"image": str(out)}, None, 0, 0.0)
+    tclean_to_fits(ms=str(ms), skymodel=str(setup["tmp"] / "sky.fits"), image=str(out))
     casa = fitsio.read_cube(out)[0]
     assert relative_rms_per_channel(dirty, casa).max() < 0.01
     assert (dirty - simulate_cube(imager, setup["cube"], {"rms_jy_per_beam": 0.0}, seeds.rng(0))[0]).std() == \

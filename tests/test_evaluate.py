@@ -6,8 +6,8 @@ from astropy.table import Table
 
 from workflow_lib import fitsio
 from workflow_lib.deepfocus import geometry
-from workflow_lib.evaluate import characterisation, matching, pybdsf, reconstruction
-from workflow_lib.evaluate.detection import Detections, unique_2d
+from workflow_lib.deepfocus.evaluation import characterisation, matching, pybdsf, reconstruction
+from workflow_lib.deepfocus.evaluation.detection import Detections, unique_2d
 
 TRUE = [[0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]]
 PRED = [[0, 0, 10, 10],     # A exactly

@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from workflow_lib.resolve import products, response, run
+from workflow_lib.resolve import products, response
+from workflow_lib.resolve import steps as run
 from workflow_lib.resolve.observation import C_LIGHT, Observation
 from workflow_lib.skymodels import gaussian_2d
 

@@ -43,7 +43,7 @@ def ducc_dirty(ms):
 
 def test_ducc_dirty_image_matches_tclean(observation):
     out = observation["dir"] / "dirty.fits"
-    tclean_to_fits(str(observation["ms"]), str(observation["dir"] / "sky.fits"), {"image": str(out)}, None, 0, 0.0)
+    tclean_to_fits(ms=str(observation["ms"]), skymodel=str(observation["dir"] / "sky.fits"), image=str(out))
     casa_dirty, header = fitsio.read_cube(out)
     ours = ducc_dirty(observation["ms"])
     peak = casa_dirty.max()

@@ -16,25 +16,28 @@ def bench(root, name, seconds):
     path = root / f"{name}.tsv"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(HEADER + f"{seconds}\t0:00:01\t100\t200\t90\t95\t0\t0\t90\t{seconds}\n")
+    return str(path)
 
 
 def test_speed_table_rows_and_ratios(tmp_path):
     cfg = config.load(TINY)   # cubes 64 x 64 x 24, dataset 6 cubes of 32 x 32 x 16
     root = tmp_path / "benchmarks"
-    for i, (sim, dirty) in enumerate([(10.0, 4.0), (12.0, 6.0)]):
-        bench(root, f"simulate_casa/cubes/cube_{i:04d}", sim)
-        bench(root, f"tclean_dirty/cubes/cube_{i:04d}", dirty)
-        bench(root, f"tclean_hogbom_natural/cubes/cube_{i:04d}", 20.0)
-    bench(root, "dataset_shard/0000", 3.0)
-    bench(root, "dataset_shard/0001", 1.8)
-    bench(root, "dataset_coverage", 7.0)
-    bench(root, "deepfocus_tclean/0003", 30.0)
-    bench(root, "resolve/continuum", 60.0)
-    bench(root, "tclean_hogbom_natural/continuum", 5.0)
+    cubes = [(10.0, 4.0), (12.0, 6.0)]
+    benchmarks = {
+        "simulate_casa": [bench(root, f"simulate_casa/cubes/cube_{i:04d}", sim) for i, (sim, _) in enumerate(cubes)],
+        "tclean_dirty": [bench(root, f"tclean_dirty/cubes/cube_{i:04d}", d) for i, (_, d) in enumerate(cubes)],
+        "tclean_cubes": {"hogbom_natural": [bench(root, f"tclean_hogbom_natural/cubes/cube_{i:04d}", 20.0)
+                                            for i in range(len(cubes))]},
+        "dataset_shard": [bench(root, "dataset_shard/0000", 3.0), bench(root, "dataset_shard/0001", 1.8)],
+        "dataset_setup": [bench(root, "dataset_coverage", 7.0)],
+        "deepfocus_tclean": [bench(root, "deepfocus_tclean/0003", 30.0)],
+        "resolve": {"continuum": [bench(root, "resolve/continuum", 60.0)]},
+        "tclean_images": {"continuum": {"hogbom_natural": [bench(root, "tclean_hogbom_natural/continuum", 5.0)]}},
+    }
     timing = tmp_path / "timing.json"
     timing.write_text(json.dumps({"cubes": 2, "device": "cpu", "compute_seconds_per_cube": 0.05,
                                   "io_seconds_per_cube": 0.08}))
-    table = speed_table(str(root), cfg, str(timing))
+    table = speed_table(benchmarks, cfg, str(timing))
     rows = {r["method"]: r for r in table}
     casa = rows["CASA simobserve + noise + tclean niter 0"]
     assert casa["s_per_item"] == pytest.approx(16.0) and casa["s_per_channel"] == pytest.approx(16.0 / 24)
@@ -50,5 +53,11 @@ def test_speed_table_rows_and_ratios(tmp_path):
 
 
 def test_speed_table_without_benchmarks_is_empty(tmp_path):
-    table = speed_table(str(tmp_path), config.load(TINY))
+    table = speed_table({}, config.load(TINY))
     assert len(table) == 0 and table.colnames[-1] == "s_per_channel"
+
+
+def test_speed_table_names_a_missing_benchmark(tmp_path):
+    """A job of the run whose benchmark file is gone is an error, not a silently dropped row."""
+    with pytest.raises(FileNotFoundError, match="resolve/continuum.tsv: benchmark file"):
+        speed_table({"resolve": {"continuum": [str(tmp_path / "resolve" / "continuum.tsv")]}}, config.load(TINY))

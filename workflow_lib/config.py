@@ -1,13 +1,17 @@
 """Configuration: schema validation with defaults, and the checks a schema cannot express.
 
-The Snakefile validates with ``snakemake.utils.validate`` (which fills the
-defaults) and then calls :func:`check`; both run before any job. Every error
-names the offending key, e.g. ``continuum.cell_arcsec``.
+:func:`check` is the one entry point: the Snakefile (before any job), the
+tests and the console commands all call it. Every error names the offending
+key, e.g. ``continuum.cell_arcsec``. Other configs (``config/paper.yaml``,
+``tests/data/tiny.yaml``) are overlays on ``config/config.yaml``, merged as
+the Snakefile merges its ``--configfile`` (:func:`merge`, :func:`load`).
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -16,20 +20,39 @@ import yaml
 from .units import C_LIGHT, RAD_TO_ARCSEC
 
 SCHEMA = Path(__file__).resolve().parent.parent / "config" / "schema.yaml"
+BASE = SCHEMA.parent / "config.yaml"
+# mappings whose keys are alternatives (noise: rms_jy_per_beam or snr): an overlay replaces them whole
+REPLACED_WHOLE = ("noise",)
 
 
 class ConfigError(ValueError):
     """A configuration value that cannot work; the message names the key."""
 
 
-def load(path: str | Path, overrides: dict | None = None) -> dict:
-    """Read a YAML config, validate it against the schema (filling defaults) and check it."""
-    from snakemake.utils import validate
+def merge(base: dict, overlay: dict) -> dict:
+    """``overlay`` over ``base``: mappings merge key by key (except :data:`REPLACED_WHOLE`), anything else,
+    lists included, is replaced."""
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and key not in REPLACED_WHOLE:
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
-    with open(path) as fh:
-        config = yaml.safe_load(fh)
-    config.update(overrides or {})
-    validate(config, str(SCHEMA), set_default=True)
+
+def base() -> dict:
+    """``config/config.yaml``, the demo, on which every other config is an overlay."""
+    return yaml.safe_load(BASE.read_text())
+
+
+def load(*overlays: str | Path, overrides: dict | None = None) -> dict:
+    """``config/config.yaml`` with each overlay file (then ``overrides``) merged over it, checked: the
+    configuration of ``snakemake --configfile OVERLAY``."""
+    config = base()
+    for path in overlays:
+        config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
+    config = merge(config, overrides or {})
     check(config)
     return config
 
@@ -92,7 +115,30 @@ def _check_cube_spec(key: str, cubes: dict, baseline: float) -> None:
 
 
 def check(config: dict) -> None:
-    """Consistency checks beyond the schema; raises :class:`ConfigError` naming the key."""
+    """Validate against the schema (filling defaults in place), then run every section's checks beyond it;
+    raises :class:`ConfigError` naming the key."""
+    import jsonschema
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    try:
+        validate(config, str(SCHEMA), set_default=True)
+    except WorkflowError as exc:
+        error = exc.__context__   # snakemake wraps jsonschema's error, which names the key
+        if not isinstance(error, jsonschema.ValidationError):
+            raise
+        key = ".".join(map(str, error.absolute_path)) or "(top level)"
+        raise ConfigError(f"{key}: does not match config/schema.yaml: {error.message}") from None
+    _check_spine(config)
+    from .deepfocus import settings as deepfocus_settings
+    from .resolve import settings as resolve_settings
+
+    deepfocus_settings.check(config)
+    resolve_settings.check(config)
+
+
+def _check_spine(config: dict) -> None:
+    """Observation, continuum field, cubes, dataset and imaging."""
     obs = config["observation"]
     try:
         dt.datetime.strptime(obs["ref_date"], "%Y/%m/%d")

@@ -69,3 +69,9 @@ def continuum_comparison(skymodel_fits: str, images: dict[str, str], png: str, p
         image_panel(ax, data[0], grid, name.replace("_", " "), h.get("BUNIT", ""), beam=beam, vmin=-0.1 * vmax,
                     vmax=vmax, zoom_arcsec=zoom_arcsec)
     save(fig, png, pdf)
+
+
+def write_continuum_figure(*, skymodel: str, dirty: str, images: list[str], methods: list[str], png: str,
+                           pdf: str) -> None:
+    """The continuum field's sky model, dirty image and each method's image (in the order of ``methods``)."""
+    continuum_comparison(skymodel, {"dirty": dirty, **dict(zip(methods, images, strict=True))}, png, pdf)

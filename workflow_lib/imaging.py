@@ -11,22 +11,25 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from astropy.io import fits
+if TYPE_CHECKING:
+    from .fitsio import Grid
 
-from . import provenance
-from .casa import casa, working_directory
-from .fitsio import Grid
-from .msio import require_ms
-
-# CASA image suffix -> FITS product name
-PRODUCTS_DIRTY = {"image": "image", "psf": "psf", "pb": "pb"}
-PRODUCTS_CLEAN = {"image": "image", "image.pbcor": "image.pbcor", "residual": "residual", "model": "model",
-                  "psf": "psf", "pb": "pb"}
+# the CASA image suffixes exported, as FITS ``<dir>/<method>.<suffix>.fits`` (the Snakefile reads these
+# without importing astropy, so the heavy imports below are inside the functions)
+PRODUCTS_DIRTY = ("image", "psf", "pb")
+PRODUCTS_CLEAN = ("image", "image.pbcor", "residual", "model", "psf", "pb")
 
 
-def products(method: dict | None) -> dict[str, str]:
-    return PRODUCTS_DIRTY if method is None else PRODUCTS_CLEAN
+def product_key(suffix: str) -> str:
+    """Keyword (and rule output name) of a CASA image suffix: ``image.pbcor`` -> ``image_pbcor``."""
+    return suffix.replace(".", "_")
+
+
+def product_files(directory: str, method: str, suffixes=PRODUCTS_CLEAN) -> dict[str, str]:
+    """Keyword -> FITS path of each exported product of ``method``."""
+    return {product_key(s): f"{directory}/{method}.{s}.fits" for s in suffixes}
 
 
 def tclean_arguments(grid: Grid, method: dict | None, niter: int, threshold_mjy: float, cube: bool) -> dict:
@@ -51,17 +54,30 @@ def tclean_arguments(grid: Grid, method: dict | None, niter: int, threshold_mjy:
     return args
 
 
-def tclean_to_fits(ms: str, skymodel_fits: str, out_fits: dict[str, str], method: dict | None, niter: int,
-                   threshold_mjy: float, casa_log: str | None = None, params=None,
-                   selection: dict | None = None) -> None:
-    """Image ``ms`` on the grid of ``skymodel_fits`` and export the products named in ``out_fits``.
+def tclean_to_fits(*, ms: str, skymodel: str, method: dict | None = None, niter: int = 0,
+                   threshold_mjy: float = 0.0, selection: dict | None = None, casa_log: str | None = None,
+                   params=None, **products: str) -> None:
+    """Image ``ms`` on the grid of the FITS ``skymodel`` and export the products given as keywords.
 
-    ``out_fits`` maps CASA image suffixes (``image``, ``psf``, ...) to FITS paths;
+    ``products`` maps product keywords (``image``, ``image_pbcor``, ``psf``, ...;
+    see :func:`product_key`) to FITS paths; ``method=None`` is the dirty image.
     ``selection`` adds tclean's data selection (``field``, ``spw``, ``datacolumn``).
     """
+    from astropy.io import fits
+
+    from . import provenance
+    from .casa import casa, working_directory
+    from .fitsio import Grid
+    from .msio import require_ms
+
+    known = {product_key(s): s for s in (PRODUCTS_DIRTY if method is None else PRODUCTS_CLEAN)}
+    unknown = sorted(set(products) - set(known))
+    if unknown or not products:
+        raise TypeError(f"tclean products {unknown or 'none'} given; this image makes {sorted(known)}")
+    out_fits = {known[key]: path for key, path in products.items()}
     require_ms(ms)
-    with fits.open(skymodel_fits) as hdul:
-        grid = Grid.from_header(hdul[0].header, skymodel_fits)
+    with fits.open(skymodel) as hdul:
+        grid = Grid.from_header(hdul[0].header, skymodel)
     cube = grid.nchan > 1
     args = {**tclean_arguments(grid, method, niter, threshold_mjy, cube), **(selection or {})}
     first = Path(next(iter(out_fits.values()))).resolve()

@@ -58,3 +58,12 @@ def stamp_header(header, params) -> None:
     text = canonical_json(params)
     for start in range(0, len(text), 64):
         header.add_history("params " + text[start:start + 64])
+
+
+def write_effective_config(*, config: dict, out: str) -> None:
+    """The validated configuration with its defaults filled in, as YAML headed by its hash."""
+    import yaml
+
+    text = yaml.safe_dump(config, sort_keys=False)
+    with open(out, "w") as fh:
+        fh.write(f"# validated configuration, defaults filled in; hash {params_hash(config)}\n{text}")

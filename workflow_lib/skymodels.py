@@ -214,3 +214,16 @@ def write_skymodel(image: np.ndarray, table: Table, grid: fitsio.Grid, params: d
     table.meta.update(provenance.record(params))
     table.write(str(table_path), format="ascii.ecsv", overwrite=True)
     fitsio.write_cube(fits_path, image, grid.header("Jy/pixel"), params=params)
+
+
+def write_continuum_field(*, continuum: dict, observation: dict, fits: str, catalogue: str, params: dict) -> None:
+    """The continuum test field (FITS) and its component table (ECSV)."""
+    image, table, grid = continuum_field(continuum, observation)
+    write_skymodel(image, table, grid, params, fits, catalogue)
+
+
+def write_random_cube(*, cubes: dict, observation: dict, seed: int, index: int, fits: str, catalogue: str,
+                      params: dict) -> None:
+    """Random spectral-line cube ``index`` (FITS) and its truth catalogue (ECSV)."""
+    cube, table, grid = random_cube(cubes, observation, seed, index)
+    write_skymodel(cube, table, grid, params, fits, catalogue)

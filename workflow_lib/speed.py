@@ -17,9 +17,12 @@ import numpy as np
 from astropy.table import Table
 
 
-def _wall_seconds(bench_dir: Path, pattern: str) -> np.ndarray:
-    """Wall seconds of every benchmark file matching ``pattern`` (relative to ``bench_dir``)."""
-    return np.array([float(Table.read(p, format="ascii.tab")["s"][0]) for p in sorted(bench_dir.glob(pattern))])
+def _wall_seconds(paths) -> np.ndarray:
+    """Wall seconds of each benchmark file; one that is missing is an error naming it."""
+    for path in paths:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: benchmark file of a job of this run is missing")
+    return np.array([float(Table.read(p, format="ascii.tab")["s"][0]) for p in paths])
 
 
 def _cube_size(section: dict) -> str:
@@ -30,9 +33,21 @@ def _image_size(npix: int) -> str:
     return f"{npix} x {npix}"
 
 
-def speed_table(bench_dir: str, cfg: dict, deepfocus_timing: str | None = None) -> Table:
-    """One row per method that ran: stage, method, size, items timed, seconds per item and per channel."""
-    root = Path(bench_dir)
+def speed_table(benchmarks: dict, cfg: dict, deepfocus_timing: str | None = None) -> Table:
+    """One row per method that ran: stage, method, size, items timed, seconds per item and per channel.
+
+    ``benchmarks`` names the benchmark files of each kind of job (the rules pass them, see
+    ``rules/report.smk``): ``simulate_casa``, ``tclean_dirty`` (the CASA cubes), ``tclean_cubes``
+    ({method: files}), ``dataset_shard``, ``dataset_setup``, ``deepfocus_tclean``, ``resolve`` ({run: files})
+    and ``tclean_images`` ({target: {method: files}}, the images RESOLVE is compared with); a kind not given
+    has no row.
+    """
+    def files(key, *subkeys):
+        value = benchmarks.get(key, {})
+        for k in subkeys:
+            value = value.get(k, {})
+        return _wall_seconds(value or [])
+
     rows: list[tuple] = []
     ratios: list[str] = []
 
@@ -47,8 +62,7 @@ def speed_table(bench_dir: str, cfg: dict, deepfocus_timing: str | None = None) 
     cubes, dataset = cfg.get("cubes"), cfg.get("dataset")
     casa_dirty = ducc = None
     if cubes:
-        sim = _wall_seconds(root, "simulate_casa/cubes/*.tsv")
-        dirty = _wall_seconds(root, "tclean_dirty/cubes/*.tsv")
+        sim, dirty = files("simulate_casa"), files("tclean_dirty")
         size, nchan = _cube_size(cubes), cubes["nchan"]
         add("simulation", "CASA simobserve + thermal noise", size, sim, nchan)
         if sim.size and sim.size == dirty.size:
@@ -56,20 +70,19 @@ def speed_table(bench_dir: str, cfg: dict, deepfocus_timing: str | None = None) 
         niter = cfg["imaging"]["cubes"]["niter"]
         for method in cfg["imaging"]["cubes"]["methods"]:
             add("deconvolution", f"tCLEAN {method} niter {niter}", size,
-                _wall_seconds(root, f"tclean_{method}/cubes/*.tsv"), nchan)
+                files("tclean_cubes", method), nchan)
     if dataset:
-        shards = _wall_seconds(root, "dataset_shard/*.tsv")
+        shards = files("dataset_shard")
         if shards.size:
             ducc = add("dirty cube", "ducc backend (dataset shards, 1 thread each)", _cube_size(dataset), shards,
                        dataset["nchan"], items=dataset["count"])
-            setup = np.concatenate([_wall_seconds(root, "dataset_coverage.tsv"),
-                                    _wall_seconds(root, "dataset_template_ms.tsv")])
+            setup = files("dataset_setup")
             if setup.size:
                 add("dirty cube", "ducc backend one-off setup (CASA coverage + template MS)", "per dataset",
                     setup.sum(), nchan=None)
         evaluation = cfg["deepfocus"]["evaluation"]
         clean_test = add("deconvolution", f"tCLEAN {evaluation['tclean_method']} niter {evaluation['tclean_niter']}"
-                         " (DeepFocus test cubes)", _cube_size(dataset), _wall_seconds(root, "deepfocus_tclean/*.tsv"),
+                         " (DeepFocus test cubes)", _cube_size(dataset), files("deepfocus_tclean"),
                          dataset["nchan"])
         if deepfocus_timing and Path(deepfocus_timing).is_file():
             timing = json.loads(Path(deepfocus_timing).read_text())
@@ -84,14 +97,15 @@ def speed_table(bench_dir: str, cfg: dict, deepfocus_timing: str | None = None) 
         speedup = (casa_dirty / cubes["nchan"]) / (ducc / dataset["nchan"])
         ratios.append(f"ducc makes a dirty channel {speedup:.0f}x faster than CASA simobserve + tclean "
                       f"(per channel, {_cube_size(cubes)} vs {_cube_size(dataset)} cubes)")
-    for run, spec in cfg.get("resolve", {}).get("runs", {}).items():
+    for run in benchmarks.get("resolve", {}):
+        spec = cfg["resolve"]["runs"][run]
         resolve = add("imaging", f"RESOLVE {run} ({spec['response']['mode']} mode)",
-                      _image_size(spec["image"]["npix"]), _wall_seconds(root, f"resolve/{run}.tsv"))
+                      _image_size(spec["image"]["npix"]), files("resolve", run))
         methods, target = spec["compare"]["methods"], spec["data"].get("simulated") or run
         grid = cfg[target]["npix"] if spec["data"].get("simulated") else spec["compare"]["npix"]
         for method in methods:
             clean = add("imaging", f"tCLEAN {method} ({target})", _image_size(grid),
-                        _wall_seconds(root, f"tclean_{method}/{target}.tsv"))
+                        files("tclean_images", target, method))
             if resolve and clean and method == methods[0]:
                 ratios.append(f"RESOLVE {run} takes {resolve / clean:.1f}x the wall time of tCLEAN {method} "
                               "(different grids, same data)")
@@ -100,3 +114,16 @@ def speed_table(bench_dir: str, cfg: dict, deepfocus_timing: str | None = None) 
     table.meta["note"] = ("wall seconds per cube (or image) from this run's benchmark files; jobs shared the "
                           "cores with each other. " + "; ".join(ratios))
     return table
+
+
+def write_benchmark_tables(*, benchmark_dir: str, benchmarks: dict, config: dict, timing: str, csv: str, md: str,
+                           speed_csv: str, speed_md: str, params: dict) -> None:
+    """Per-rule wall time and memory of every benchmark file the run left under ``benchmark_dir``, and the
+    speed table of the jobs named in ``benchmarks`` (see :func:`speed_table`)."""
+    from .tables import benchmark_summary, write_table
+
+    table = benchmark_summary(benchmark_dir)
+    table.meta["note"] = "wall seconds and peak resident memory of every job, from the rules' benchmark files"
+    write_table(table, csv, md, "Wall time and memory per rule", params=params)
+    write_table(speed_table(benchmarks, config, timing), speed_csv, speed_md, "Speed: seconds per cube or image",
+                params=params)

@@ -98,3 +98,13 @@ def benchmark_summary(bench_dir: str) -> Table:
         rss = np.array([r[1] for r in runs], dtype=float)
         table.add_row((rule, len(runs), seconds.sum(), seconds.mean(), seconds.max(), np.nanmax(rss)))
     return table
+
+
+def write_continuum_peak_table(*, components: str, skymodel: str, images: list[str], methods: list[str], csv: str,
+                               md: str, params: dict) -> None:
+    """The study's Table 2 layout for the continuum field: each method's pb-corrected image (``images``, in the
+    order of ``methods``) against the sky model convolved with its beam."""
+    table = continuum_peak_fluxes(components, skymodel, dict(zip(methods, images, strict=True)))
+    table.meta["note"] = ("peaks in Jy/beam of the primary-beam corrected images; model_<image> is the sky model "
+                          "convolved with that image's restoring beam")
+    write_table(table, csv, md, "Continuum field: peak flux per component (mJy/beam)", params=params)

@@ -74,25 +74,29 @@ def casa_dirty_cube(sky: np.ndarray, grid, observation: dict, noise: dict, weigh
     sky_fits = cube_dir / "sky.fits"
     write_cube(sky_fits, sky, grid.header("Jy/pixel"))
     ms = cube_dir / "sim.ms"
-    record = simulate_observation(str(sky_fits), str(ms), str(cube_dir / "noise.json"), observation, noise, seed,
-                                  ["dataset", index], casa_log)
+    record = simulate_observation(skymodel=str(sky_fits), ms=str(ms), record=str(cube_dir / "noise.json"),
+                                  observation=observation, noise=noise, seed=seed, stream=["dataset", index],
+                                  casa_log=casa_log)
     method = None if weighting["weighting"] == "natural" else {"deconvolver": "hogbom", **weighting}
-    tclean_to_fits(str(ms), str(sky_fits), {"image": str(cube_dir / "dirty.fits")}, method, 0, 0.0, casa_log)
+    tclean_to_fits(ms=str(ms), skymodel=str(sky_fits), method=method, image=str(cube_dir / "dirty.fits"),
+                   casa_log=casa_log)
     dirty, _ = read_cube(cube_dir / "dirty.fits")
     shutil.rmtree(cube_dir, ignore_errors=True)
     return dirty, record
 
 
-def build_shard(spec: dict, observation: dict, seed: int, coverage_h5: str, shard: int, out_h5: str,
-                casa_log: str | None = None, params=None) -> dict:
-    """Simulate the cubes of ``shard`` with the configured backend and write them to ``out_h5`` (+ ``.sha256``)."""
+def build_shard(*, dataset: dict, observation: dict, seed: int, coverage: str, index: int, shard: str,
+                checksum: str, casa_log: str | None = None, params=None) -> dict:
+    """Simulate the cubes of shard number ``index`` with the configured backend into the HDF5 ``shard`` and
+    write its SHA-256 sidecar ``checksum``."""
+    spec, coverage_h5, out_h5 = dataset, coverage, shard
     coverage = Coverage.load(coverage_h5)
     grid = skymodels.cube_grid(spec, observation)
     if not coverage.grid.matches(grid):
         raise ValueError(f"{coverage_h5}: uv coverage was made for {coverage.grid}, not the configured {grid}")
     weighting = {"weighting": spec["weighting"], "robust": spec["robust"]}
     imager = ChannelImager(coverage, epsilon=spec["epsilon"], **weighting)
-    indices = shard_range(shard, spec["shard_size"], spec["count"])
+    indices = shard_range(index, spec["shard_size"], spec["count"])
     n, shape = len(indices), (grid.nchan, grid.ny, grid.nx)
     out = Path(out_h5)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -148,9 +152,11 @@ def build_shard(spec: dict, observation: dict, seed: int, coverage_h5: str, shar
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    checksum = provenance.file_sha256(out)
-    Path(f"{out}.sha256").write_text(f"{checksum}  {out.name}\n")
-    return {"file": out.name, "first": indices.start, "count": n, "sha256": checksum}
+    digest = provenance.file_sha256(out)
+    Path(checksum).write_text(f"{digest}  {out.name}\n")
+    entry = {"file": out.name, "first": indices.start, "count": n, "sha256": digest}
+    log.info("shard written: %s", json.dumps(entry))
+    return entry
 
 
 def _stack(tables: list[Table]) -> Table:

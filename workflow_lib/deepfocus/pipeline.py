@@ -31,6 +31,7 @@ from .. import fitsio, provenance, skymodels
 from ..units import GAUSSIAN_AREA_PER_FWHM
 from . import blobsfinder, deepgru, focusing, geometry, resnets
 from .preprocess import crop
+from .settings import CUBE_PRODUCTS
 from .train import choose_device, load_model
 
 log = logging.getLogger(__name__)
@@ -319,14 +320,15 @@ def continuum_grid(grid: fitsio.Grid) -> fitsio.Grid:
                        dec_deg=grid.dec_deg, freq0_hz=centre, dfreq_hz=grid.dfreq_hz * grid.nchan, nchan=1)
 
 
-def write_products(result: Result, grid: fitsio.Grid, out_dir: str | Path, params=None) -> dict[str, Path]:
-    """``catalogue.ecsv``, ``model.fits`` (Jy/pixel) and ``continuum.fits`` (Jy/beam) with the cube's WCS."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"catalogue": out / "catalogue.ecsv", "model": out / "model.fits", "continuum": out / "continuum.fits"}
+def write_products(result: Result, grid: fitsio.Grid, files: dict[str, str], params=None) -> dict[str, Path]:
+    """The ``catalogue`` (ECSV), ``model`` (FITS, Jy/pixel) and ``continuum`` (FITS, Jy/beam) of one cube, with
+    the cube's WCS, at the paths ``files`` gives them (see :data:`.settings.CUBE_PRODUCTS`)."""
+    paths = {key: Path(files[key]) for key in CUBE_PRODUCTS}
+    for path in paths.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
     table = result.catalogue.copy()
     table.meta.update(provenance.record(params))
-    tmp = paths["catalogue"].with_name(".catalogue.ecsv.tmp")
+    tmp = paths["catalogue"].with_name(f".{paths['catalogue'].name}.tmp")
     table.write(tmp, format="ascii.ecsv", overwrite=True)
     tmp.replace(paths["catalogue"])
     fitsio.write_cube(paths["model"], result.model, grid.header("Jy/pixel"), params=params)

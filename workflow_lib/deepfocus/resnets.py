@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .preprocess import robust_rms, two_channel
+from .settings import RESNET_TARGETS as TARGETS
 
-TARGETS = ("fwhm_major", "fwhm_minor", "pa", "flux")
 OUTPUTS = {"fwhm_major": 1, "fwhm_minor": 1, "pa": 2, "flux": 1}
 IMAGE = {"fwhm_major": "focused", "fwhm_minor": "focused", "pa": "focused", "flux": "line"}
 

@@ -132,16 +132,17 @@ def _progress(name, stage, epoch, epochs, train_loss, val_loss, best, best_epoch
             f"train {train_loss:.5f} val {val_loss:.5f} best {best:.5f} @ {best_epoch} ({seconds:.1f} s)")
 
 
-def fit(model: torch.nn.Module, loss_fn: Callable, stages: list[Stage], settings: dict, out_dir: str | Path,
+def fit(model: torch.nn.Module, loss_fn: Callable, stages: list[Stage], settings: dict, files: dict[str, str],
         name: str, seed: int, params=None, extra: dict | None = None,
         augment: Callable | None = None, device: torch.device | None = None) -> list[dict]:
-    """Train ``model`` through ``stages``; write ``model.pt``, ``history.csv`` and ``loss.png`` in ``out_dir``.
+    """Train ``model`` through ``stages``; ``files`` names the ``model`` checkpoint, the ``history`` CSV, the loss
+    ``curve`` PNG and the ``resume`` state (see :data:`.settings.TRAINING_FILES`).
 
     ``settings``: ``batch_size``, ``patience``, ``weight_decay``. ``augment(x, y, generator)``
     transforms a training batch. Returns the history rows.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    for path in files.values():
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     device = device or choose_device()
     gen = generator(seed, name)
     fingerprint = provenance.params_hash({"architecture": type(model).__name__, "config": model.config,
@@ -153,7 +154,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable, stages: list[Stage], settings
     model.to(device)
     state = {"stage": 0, "epoch": 0, "history": [], "best": float("inf"), "best_epoch": 0, "bad": 0,
              "best_state": None, "optimizer": None}
-    resume = out / "resume.pt"
+    resume = Path(files["resume"])
     if resume.is_file():
         saved = torch.load(resume, map_location="cpu", weights_only=False)
         if saved.get("fingerprint") == fingerprint:
@@ -213,8 +214,8 @@ def fit(model: torch.nn.Module, loss_fn: Callable, stages: list[Stage], settings
                  state["best_epoch"])
         state.update(epoch=0, best=float("inf"), best_epoch=0, bad=0, best_state=None, optimizer=None)
     model.eval()
-    save_model(out / "model.pt", model, params, extra, fingerprint)
-    write_history(state["history"], out / "history.csv", out / "loss.png", name)
+    save_model(files["model"], model, params, extra, fingerprint)
+    write_history(state["history"], Path(files["history"]), Path(files["curve"]), name)
     resume.unlink(missing_ok=True)
     return state["history"]
 

@@ -49,8 +49,8 @@ def download_ms(url: str, member: str, dest: str | os.PathLike, sha256: str | No
     """Download the tarball at ``url``, verify it, extract the measurement set ``member`` to ``dest``."""
     dest = Path(dest)
     if not network:
-        raise RuntimeError(f"{dest}: not downloading {url} because resolve.network is false; set it to true to "
-                           f"fetch the public data, or put the measurement set at {dest} yourself")
+        raise RuntimeError(f"{dest}: not downloading {url} because the network is off; run with --config "
+                           f"network=true to fetch the public data, or put the measurement set at {dest} yourself")
     scratch = dest.with_name(f".{dest.name}.download")
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)

@@ -151,31 +151,3 @@ def comparison_figure(mean_fits: str, std_fits: str, images: dict[str, str], png
         figures.image_panel(ax, data[0] * 1e3, fitsio.Grid.from_header(header, path), title, "mJy/beam",
                             beam=fitsio.beam_arcsec(header), zoom_arcsec=zoom)
     figures.save(fig, png, pdf)
-
-
-def write_continuum_comparison(components_ecsv: str, skymodel_fits: str, images: dict[str, str], resolve: dict,
-                               out: dict, params: dict) -> None:
-    """Table 2, the uncertainty calibration and the Fig. 9 layout for the simulated field.
-
-    ``resolve``: paths of ``samples``, ``mean``, ``std``; ``params``: continuum, observation, emission_fraction;
-    ``out``: csv, md, calibration_csv, calibration_md, png, pdf.
-    """
-    table = continuum_peak_table(components_ecsv, skymodel_fits, images, resolve["samples"], resolve["mean"])
-    tables.write_table(table, out["csv"], out["md"], "Continuum field: peak flux per component (mJy/beam), model, "
-                       "tCLEAN and RESOLVE", params=params)
-    mean, header = fitsio.read_cube(resolve["mean"])
-    std, _ = fitsio.read_cube(resolve["std"])
-    truth = truth_on_grid(params["continuum"], params["observation"], fitsio.Grid.from_header(header, resolve["mean"]))
-    tables.write_table(calibration_table(truth, mean[0], std[0], params["emission_fraction"]), out["calibration_csv"],
-                       out["calibration_md"], "RESOLVE uncertainty calibration on the simulated field", params=params)
-    comparison_figure(resolve["mean"], resolve["std"], images, out["png"], out["pdf"])
-
-
-def write_disk_comparison(images: dict[str, str], resolve: dict, out: dict, params: dict) -> None:
-    """Table 4 and the Fig. 12 layout for a real disk (``params``: radii_arcsec, centre_offset_arcsec)."""
-    table = disk_flux_table(images, resolve["samples"], resolve["mean"], params["radii_arcsec"],
-                            params["centre_offset_arcsec"])
-    tables.write_table(table, out["csv"], out["md"], "Peak (Jy/beam) and flux within radii of the disk centre (Jy), "
-                       "tCLEAN and RESOLVE", params=params)
-    comparison_figure(resolve["mean"], resolve["std"], images, out["png"], out["pdf"],
-                      zoom_arcsec=max(params["radii_arcsec"]) * 1.25)

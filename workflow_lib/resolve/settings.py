@@ -25,7 +25,7 @@ FILES = {
 
 
 def source(run: dict) -> str:
-    """Where a run's measurement set comes from: simulated, path or url."""
+    """Where a run's measurement set comes from: simulated, path or url (the schema makes it exactly one)."""
     return next(k for k in ("simulated", "path", "url") if k in run["data"])
 
 

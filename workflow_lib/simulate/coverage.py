@@ -22,6 +22,7 @@ from .. import msio, provenance
 from ..casa import check_epoch
 from ..fitsio import Grid, read_cube, write_cube
 from ..imaging import tclean_to_fits
+from ..skymodels import cube_grid
 from .casa_backend import simobserve
 
 
@@ -131,7 +132,7 @@ def make_coverage(grid: Grid, observation: dict, out_h5: str, casa_log: str | No
         blank = scratch / "blank.fits"
         write_cube(blank, np.zeros((grid.nchan, grid.ny, grid.nx)), grid.header("Jy/pixel"))
         pb_fits = str(scratch / "pb.fits")
-        tclean_to_fits(ms, str(blank), {"pb": pb_fits}, None, 0, 0.0, casa_log)
+        tclean_to_fits(ms=ms, skymodel=str(blank), pb=pb_fits, casa_log=casa_log)
         pb, _ = read_cube(pb_fits)
         coverage = Coverage(uvw_m=read_uvw(ms), freqs_hz=msio.channel_frequencies(ms), pb=pb, grid=grid)
         if not np.allclose(coverage.freqs_hz, grid.freqs_hz, rtol=0, atol=1.0):
@@ -140,3 +141,13 @@ def make_coverage(grid: Grid, observation: dict, out_h5: str, casa_log: str | No
         return coverage
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def dataset_coverage(*, dataset: dict, observation: dict, out: str, casa_log: str | None = None, params=None) -> None:
+    """The uv coverage and primary beam of the training set's observation setup (``dataset`` grid)."""
+    make_coverage(cube_grid(dataset, observation), observation, out, casa_log, params=params)
+
+
+def dataset_template_ms(*, dataset: dict, observation: dict, out: str, casa_log: str | None = None) -> None:
+    """An empty measurement set of the training set's observation setup (see :func:`write_visibilities`)."""
+    simulate_empty_sky(cube_grid(dataset, observation), observation, out, casa_log)

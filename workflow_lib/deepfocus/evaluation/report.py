@@ -26,15 +26,17 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table, vstack
 
-from .. import fitsio
-from ..dataset.torch_dataset import CubeDataset
-from ..deepfocus import blobsfinder, deepgru, geometry
-from ..deepfocus.pipeline import DeepFocus, boxes_of, settings_of
-from ..deepfocus.preprocess import robust_rms
-from ..deepfocus.tasks import checkpoint_paths
-from ..deepfocus.trainsets import batches
-from ..tables import write_table
-from . import characterisation, examples, figures, matching, reconstruction
+from ... import fitsio
+from ...dataset.torch_dataset import CubeDataset
+from .. import blobsfinder, deepgru, geometry
+from ..pipeline import DeepFocus, boxes_of, settings_of
+from ..preprocess import robust_rms
+from ..settings import FIGURES
+from ..settings import tables as table_names
+from ..trainsets import batches
+from ...tables import write_table
+from . import characterisation, examples, matching, reconstruction
+from . import figures as plots
 from .detection import Detections, unique_2d
 
 log = logging.getLogger(__name__)
@@ -161,19 +163,23 @@ def characterisation_table(collected: dict) -> tuple[Table, dict]:
     return characterisation.summary(res), res
 
 
-def tclean_table(manifest: str, inference_dir: str, tclean_dirs: dict[int, str], timing: dict) -> Table:
-    """Per tCLEAN cube: residuals of each reconstruction (noise units) and seconds per cube; then the mean."""
+def tclean_table(manifest: str, tclean: dict[int, dict[str, str]], timing: dict) -> Table:
+    """Per tCLEAN cube: residuals of each reconstruction (noise units) and seconds per cube; then the mean.
+
+    ``tclean`` maps a test cube to its tCLEAN ``image``, ``model`` and ``timing`` files and the DeepFocus
+    ``deepfocus_model`` cube.
+    """
     ds = CubeDataset(manifest, "test", ("model",))
     grid, pb = ds.grid(), ds.shared("pb")
     rows = []
-    for index, directory in tclean_dirs.items():
+    for index, files in tclean.items():
         truth = ds[ds.indices.index(index)]["model"].numpy().astype(float)
-        model, _ = fitsio.read_cube(Path(inference_dir) / f"cube_{index:04d}" / "model.fits")
-        tclean_model, _ = fitsio.read_cube(Path(directory) / "model.fits")
-        tclean_image, header = fitsio.read_cube(Path(directory) / "image.fits")
+        model, _ = fitsio.read_cube(files["deepfocus_model"])
+        tclean_model, _ = fitsio.read_cube(files["model"])
+        tclean_image, header = fitsio.read_cube(files["image"])
         stats = reconstruction.compare(truth, model, tclean_model, tclean_image, pb, ds.noise_rms(index),
                                        grid.cell_arcsec, fitsio.beam_arcsec(header))
-        seconds = json.loads((Path(directory) / "timing.json").read_text())["tclean_seconds"]
+        seconds = json.loads(Path(files["timing"]).read_text())["tclean_seconds"]
         row = {"cube": str(index)}
         for name, s in stats.items():
             row.update({f"{name}_rms": s["rms"], f"{name}_p99": s["p99"]})
@@ -186,43 +192,51 @@ def tclean_table(manifest: str, inference_dir: str, tclean_dirs: dict[int, str],
     return table
 
 
-def evaluate(manifest: str, models_dir: str, inference_dir: str, tclean_dirs: dict[int, str], pybdsf_dirty: str,
-             pybdsf_tclean: str, tables_dir: str, figures_dir: str, config: dict, params=None) -> None:
-    catalogue = Table.read(Path(inference_dir) / "catalogue.ecsv")
-    timing = json.loads((Path(inference_dir) / "timing.json").read_text())
-    checkpoints = checkpoint_paths(models_dir)
-    pipeline = DeepFocus.load({k: checkpoints[k] for k in ("blobsfinder", "deepgru")}, settings_of(config))
-    collected = collect(manifest, pipeline, catalogue, Table.read(pybdsf_dirty), config)
+def evaluate(*, manifest: str, blobsfinder: str, deepgru: str, catalogue: str, timing: str, pybdsf_dirty: str,
+             pybdsf_tclean: str, tclean_cubes: list[int], tclean_images: list[str], tclean_models: list[str],
+             tclean_timings: list[str], deepfocus_models: list[str], tables: list[str], markdown: list[str],
+             figures: list[str], pdfs: list[str], deepfocus: dict, params=None) -> None:
+    """The evaluation tables (CSV ``tables`` + ``markdown``) and figures (``figures`` PNG + ``pdfs``) in the
+    order of :func:`.settings.tables` and :data:`.settings.FIGURES`.
+
+    ``tclean_cubes`` are the test cubes that tCLEAN imaged; the ``tclean_*`` files and ``deepfocus_models`` (the
+    DeepFocus model cubes) follow their order.
+    """
+    config = deepfocus
+    table_files = dict(zip(table_names(bool(tclean_cubes)), zip(tables, markdown, strict=True), strict=True))
+    figure_files = dict(zip(FIGURES, zip(figures, pdfs, strict=True), strict=True))
+    tclean = {index: {"image": image, "model": model, "timing": seconds, "deepfocus_model": ours}
+              for index, image, model, seconds, ours in zip(tclean_cubes, tclean_images, tclean_models,
+                                                             tclean_timings, deepfocus_models, strict=True)}
+    found = Table.read(catalogue)
+    timing = json.loads(Path(timing).read_text())
+    pipeline = DeepFocus.load({"blobsfinder": blobsfinder, "deepgru": deepgru}, settings_of(config))
+    collected = collect(manifest, pipeline, found, Table.read(pybdsf_dirty), config)
     stages = collected["stages"]
     bdsf_tclean, units = tclean_detections(Table.read(pybdsf_tclean), stages, collected["order"],
-                                           sorted(tclean_dirs), config)
-    tables, figs = Path(tables_dir), Path(figures_dir)
-    figs.mkdir(parents=True, exist_ok=True)
+                                           sorted(tclean), config)
     detection = detection_table(stages, config)
-    write_table(detection, tables / "deepfocus_detection.csv", tables / "deepfocus_detection.md",
-                "DeepFocus: detection per stage on the test split", params)
+    write_table(detection, *table_files["detection"], "DeepFocus: detection per stage on the test split", params)
     comparison, points = pybdsf_comparison(stages, units, bdsf_tclean, config)
     comparison.meta["note"] = (f"matched thresholds: PyBDSF thresh_pix={points['pybdsf_thresh_pix']}, DeepFocus "
                                f"score >= {points['deepfocus_matched_score']:.3g}; completeness per true SNR, "
                                "contamination per measured SNR (dirty-cube peak at the detection)")
-    write_table(comparison, tables / "deepfocus_vs_pybdsf.csv", tables / "deepfocus_vs_pybdsf.md",
-                "DeepFocus vs PyBDSF on the sky plane (2-D boxes)", params)
+    write_table(comparison, *table_files["vs_pybdsf"], "DeepFocus vs PyBDSF on the sky plane (2-D boxes)", params)
     summary, residuals = characterisation_table(collected)
-    write_table(summary, tables / "deepfocus_characterisation.csv", tables / "deepfocus_characterisation.md",
+    write_table(summary, *table_files["characterisation"],
                 "DeepFocus: predicted minus true parameters of the matched sources", params)
-    if tclean_dirs:
-        versus = tclean_table(manifest, inference_dir, tclean_dirs, timing)
+    if tclean:
+        versus = tclean_table(manifest, tclean, timing)
         versus.meta["note"] = ("residuals: (reconstruction - truth) at tCLEAN's restoring beam over the channel "
                                "noise; seconds: tclean call vs the DeepFocus pipeline per cube (batched, models "
                                f"loaded once, {timing['device']})")
-        write_table(versus, tables / "deepfocus_vs_tclean.csv", tables / "deepfocus_vs_tclean.md",
+        write_table(versus, *table_files["vs_tclean"],
                     "DeepFocus vs tCLEAN: reconstruction residuals and wall time per cube", params)
 
-    def figure(name: str) -> tuple[Path, Path]:
-        return figs / f"deepfocus_{name}.png", figs / f"deepfocus_{name}.pdf"
-
-    figures.completeness(stages, points, config["evaluation"]["snr_bins"], *figure("completeness"))
-    figures.sweep(stages, *figure("sweep"))
-    figures.residual_histograms(residuals, *figure("residuals"))
-    figures.examples(examples.collect(manifest, pipeline, catalogue), *figure("examples"))
-    log.info("evaluation written to %s and %s", tables, figs)
+    for path in figures:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    plots.completeness(stages, points, config["evaluation"]["snr_bins"], *figure_files["completeness"])
+    plots.sweep(stages, *figure_files["sweep"])
+    plots.residual_histograms(residuals, *figure_files["residuals"])
+    plots.examples(examples.collect(manifest, pipeline, found), *figure_files["examples"])
+    log.info("evaluation written: %s", ", ".join([*tables, *figures]))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tables import convolve_with_beam
+from ...tables import convolve_with_beam
 
 
 def smooth(cube: np.ndarray, cell_arcsec: float, beam: tuple[float, float, float]) -> np.ndarray:

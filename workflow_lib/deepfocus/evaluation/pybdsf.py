@@ -24,12 +24,12 @@ import numpy as np
 from astropy.io.fits.verify import VerifyWarning
 from astropy.table import Table, vstack
 
-from .. import fitsio, provenance
-from ..dataset.torch_dataset import CubeDataset
-from ..deepfocus import geometry
-from ..deepfocus.pipeline import continuum_grid
-from ..deepfocus.preprocess import robust_rms
-from ..deepfocus.trainsets import batches, dataset_meta
+from ... import fitsio, provenance
+from ...dataset.torch_dataset import CubeDataset
+from .. import geometry
+from ..pipeline import continuum_grid
+from ..preprocess import robust_rms
+from ..trainsets import batches, dataset_meta
 from .matching import measured_snr
 
 # Gaussians of an island form one source if they overlap this much: PyBDSF's default (1.0) joins the
@@ -93,13 +93,16 @@ def find_sources(image: np.ndarray, grid: fitsio.Grid, beam: geometry.Beam, thre
     return table
 
 
-def test_catalogues(manifest: str, tclean_dirs: dict[int, str], thresh_isl: float, thresh_pix: float,
-                    out_dirty: str, out_tclean: str, params=None) -> None:
-    """PyBDSF on the integrated dirty image of every test cube and on the integrated tCLEAN images.
+def test_catalogues(*, manifest: str, tclean_cubes: list[int], tclean_images: list[str], thresh_isl: float,
+                    thresh_pix: float, dirty: str, tclean: str, params=None) -> None:
+    """PyBDSF on the integrated dirty image of every test cube (catalogue ``dirty``) and on the integrated
+    tCLEAN ``tclean_images`` of the ``tclean_cubes`` (catalogue ``tclean``).
 
     Each source also gets the measured SNR every method's detections are
     binned by (:func:`.matching.measured_snr` on the dirty cube).
     """
+    out_dirty, out_tclean = dirty, tclean
+    tclean_files = dict(zip(tclean_cubes, tclean_images, strict=True))
     ds = CubeDataset(manifest, "test", ("dirty",))
     grid = continuum_grid(ds.grid())
     dirty_beam = geometry.Beam(**dataset_meta(manifest)["beam"])
@@ -109,8 +112,8 @@ def test_catalogues(manifest: str, tclean_dirs: dict[int, str], thresh_isl: floa
     for indices, arrays in batches(ds, 16):
         for index, cube in zip(indices, arrays["dirty"]):
             images = {"dirty": (cube.sum(axis=0), dirty_beam)}
-            if index in tclean_dirs:
-                image, header = fitsio.read_cube(Path(tclean_dirs[index]) / "image.fits")
+            if index in tclean_files:
+                image, header = fitsio.read_cube(tclean_files[index])
                 bmaj, bmin, bpa = fitsio.beam_arcsec(header)
                 images["tclean"] = (np.nan_to_num(image).sum(axis=0),
                                     geometry.Beam(bmaj / grid.cell_arcsec, bmin / grid.cell_arcsec, bpa))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from astropy.table import Table
 
-from ..deepfocus.preprocess import MAD_TO_SIGMA
+from ..preprocess import MAD_TO_SIGMA
 
 ELONGATED = 0.8  # position angles are also scored apart for sources with minor/major below this
 RESOLVED = 0.75  # ... and for those whose major axis is at least this fraction of the beam FWHM

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.table import Table
 
-from ..deepfocus import geometry
+from .. import geometry
 from . import matching
 
 

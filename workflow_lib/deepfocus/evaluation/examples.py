@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.table import Table
 
-from ..dataset.torch_dataset import CubeDataset
-from ..deepfocus import focusing, geometry
-from ..deepfocus.pipeline import DeepFocus, boxes_of
+from ...dataset.torch_dataset import CubeDataset
+from .. import focusing, geometry
+from ..pipeline import DeepFocus, boxes_of
 from . import matching
 
 BOX_2D = ["box_x0", "box_y0", "box_x1", "box_y1"]

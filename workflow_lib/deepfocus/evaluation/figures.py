@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
-from ..figures import save  # noqa: E402
+from ...figures import save  # noqa: E402
 from .matching import binned_rates  # noqa: E402
 
 

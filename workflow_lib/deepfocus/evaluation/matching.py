@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from astropy.table import Table
 
-from ..deepfocus import geometry
+from .. import geometry
 
 
 def match_boxes(true_boxes, pred_boxes, min_iou: float, max_offset: float | None = None) -> list[tuple[int, int]]:

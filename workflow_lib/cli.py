@@ -1,0 +1,214 @@
+"""``alma-imaging``: the workflow's steps a person runs by hand, on their own data.
+
+Each command calls the same library function as the workflow's rule, so a
+product made here is the product the workflow makes. Errors end the command
+with one line naming the file or key and exit status 1 (``--debug`` shows the
+traceback); progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from pathlib import Path
+
+from .step import LOG_FORMAT, set_threads
+
+PROG = "alma-imaging"
+log = logging.getLogger(PROG)
+
+
+class UsageError(ValueError):
+    """A command-line value that cannot work."""
+
+
+def _config(overlay: str | None) -> dict:
+    from . import config
+
+    return config.load(*([overlay] if overlay else []))
+
+
+def cmd_deepfocus(args) -> None:
+    """DeepFocus on one FITS dirty cube: catalogue, model cube and continuum image in --out."""
+    from .deepfocus import settings
+    from .deepfocus.steps import run_cube
+
+    cfg = _config(args.config)
+    found = run_cube(args.cube, settings.model_files(args.models), settings.cube_products(args.out),
+                     cfg["deepfocus"], params={"cube": str(Path(args.cube).resolve()), "deepfocus": cfg["deepfocus"]})
+    print(f"{found} source(s); products in {args.out}: {', '.join(settings.CUBE_PRODUCTS.values())}")
+
+
+def run_description(path: str, overlay: str | None) -> tuple[str, str, dict, dict]:
+    """(measurement set, run name, checked run settings, config) from a YAML run description.
+
+    The description holds ``ms`` (relative to the file), optionally ``name`` and ``seed``, and the keys of a
+    ``resolve.runs.<name>`` entry of the workflow config (``image`` at least), checked like the workflow's own.
+    """
+    text = Path(path).read_text()
+    import yaml
+
+    spec = yaml.safe_load(text) or {}
+    if not isinstance(spec, dict) or "ms" not in spec:
+        raise UsageError(f"{path}: a run description needs 'ms: <measurement set>' (and 'image: {{npix, cell_arcsec}}')")
+    ms = str((Path(path).parent / spec.pop("ms")).resolve())
+    name = spec.pop("name", None) or re.sub(r"[^a-z0-9_]", "_", Path(ms).stem.lower())
+    seed = spec.pop("seed", None)
+    if name == "continuum":
+        raise UsageError(f"{path}: the name 'continuum' is the workflow's simulated field; choose another")
+    spec["data"] = {**spec.get("data", {}), "path": ms}
+    overrides = {"resolve": {"runs": {name: spec}}}
+    if seed is not None:
+        overrides["seed"] = seed
+    from . import config
+
+    cfg = config.load(*([overlay] if overlay else []), overrides=overrides)
+    return ms, name, cfg["resolve"]["runs"][name], cfg
+
+
+def cmd_resolve(args) -> None:
+    """RESOLVE on a measurement set described by a YAML file; posterior products in --out."""
+    ms, name, run, cfg = run_description(args.run, args.config)
+    from .resolve import settings
+    from .resolve.steps import run as resolve_run
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {key: str(out / file) for key, file in settings.FILES.items()}
+    resolve_run(ms=ms, run=run, seed=cfg["seed"], name=name, state=str(out / ".state"), threads=args.threads,
+                **files)
+    print(f"RESOLVE {name}: products in {out}: {', '.join(settings.FILES.values())}")
+
+
+def cmd_tclean(args) -> None:
+    """The tCLEAN references of a measurement set (dirty image and each --method) as FITS in --out."""
+    from .imaging import PRODUCTS_DIRTY, product_files, tclean_to_fits
+    from .resolve.steps import tclean_grid
+
+    cfg = _config(args.config)
+    methods = cfg["imaging"]["methods"]
+    unknown = [m for m in args.method if m not in methods]
+    if unknown:
+        raise UsageError(f"--method {', '.join(unknown)}: not defined in imaging.methods ({', '.join(methods)})")
+    field = int(args.field) if args.field.isdigit() else args.field
+    data = {"column": args.column, "field": field, "spws": args.spw, "channels": None, "average_channels": False}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    grid = str(out / "grid.fits")
+    tclean_grid(ms=args.ms, data=data, npix=args.npix, cell_arcsec=args.cell, fits=grid, params={"data": data})
+    selection = {"field": str(args.field), "datacolumn": args.column.lower().replace("_data", "")}
+    if args.spw is not None:
+        selection["spw"] = ",".join(map(str, args.spw))
+    casa_log = str(out / "casa.log")
+    jobs = [("dirty", None, PRODUCTS_DIRTY)] + [(m, methods[m], None) for m in args.method]
+    for name, method, suffixes in jobs:
+        log.info("tclean %s", name)
+        products = product_files(str(out), name, *([suffixes] if suffixes else []))
+        tclean_to_fits(ms=args.ms, skymodel=grid, method=method, niter=0 if method is None else args.niter,
+                       threshold_mjy=args.threshold_mjy, selection=selection, casa_log=casa_log,
+                       params={"method": method, "niter": args.niter, "threshold_mjy": args.threshold_mjy,
+                               "selection": selection}, **products)
+    print(f"tCLEAN: {', '.join(name for name, _, _ in jobs)} in {out} (CASA log {casa_log})")
+
+
+def cmd_check_dataset(args) -> None:
+    """Verify a training set: every shard against its checksum, and the manifest's counts and split."""
+    from .dataset.manifest import SPLITS, verify_shard
+
+    manifest_path = Path(args.manifest)
+    manifest = json.loads(manifest_path.read_text())
+    bad, count = [], 0
+    for entry in manifest["shards"]:
+        shard = manifest_path.parent / entry["file"]
+        try:
+            digest = verify_shard(shard, f"{shard}.sha256", delete=False)
+        except (OSError, ValueError) as exc:
+            bad.append(str(exc))
+            continue
+        if digest != entry["sha256"]:
+            bad.append(f"{shard}: checksum differs from the manifest's")
+        count += entry["count"]
+        log.info("%s: %d cubes, ok", shard.name, entry["count"])
+    indices = sorted(i for name in SPLITS for i in manifest["split"][name])
+    if indices != list(range(manifest["count"])):
+        bad.append(f"{manifest_path}: the split does not cover cubes 0..{manifest['count'] - 1} exactly once")
+    if not bad and count != manifest["count"]:
+        bad.append(f"{manifest_path}: shards hold {count} cubes, the manifest says {manifest['count']}")
+    if bad:
+        raise ValueError("; ".join(bad))
+    sizes = ", ".join(f"{name} {len(manifest['split'][name])}" for name in SPLITS)
+    print(f"{manifest_path}: {manifest['count']} cubes in {len(manifest['shards'])} shards, all checksums match; "
+          f"split {sizes}")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0].split(": ", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="Run `alma-imaging COMMAND --help` for a command's options.")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, func, epilog=None):
+        s = sub.add_parser(name, help=func.__doc__.splitlines()[0], description=func.__doc__, epilog=epilog)
+        s.set_defaults(func=func)
+        return s
+
+    config_help = "config overlay on config/config.yaml for the settings (default: the demo's)"
+    s = command("deepfocus", cmd_deepfocus, "example: alma-imaging deepfocus cube.fits "
+                "--models results/demo/deepfocus/models --out found/")
+    s.add_argument("cube", help="FITS dirty cube (Jy/beam), any size: larger fields are tiled")
+    s.add_argument("--models", required=True, help="directory of trained models (<model>/model.pt), as the "
+                   "workflow leaves them in results/<name>/deepfocus/models")
+    s.add_argument("--out", required=True, help="directory for catalogue.ecsv, model.fits, continuum.fits")
+    s.add_argument("--config", help=config_help)
+    s.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+
+    s = command("resolve", cmd_resolve, "example run description (YAML):\n  ms: hd142527.ms\n  image: {npix: 128, "
+                "cell_arcsec: 0.04}\n  sky: {offset: 26}\n  compare: {methods: [hogbom_briggs]}")
+    s.formatter_class = argparse.RawDescriptionHelpFormatter
+    s.add_argument("run", help="YAML run description: ms (relative to the file), optional name and seed, and the "
+                   "keys of a resolve.runs entry of the workflow config")
+    s.add_argument("--out", required=True, help="directory for the posterior products")
+    s.add_argument("--config", help=config_help)
+    s.add_argument("--threads", type=int, default=1, help="threads (default 1; the numbers depend on it)")
+
+    s = command("tclean", cmd_tclean, "example: alma-imaging tclean hd142527.ms --npix 512 --cell 0.03 "
+                "--method hogbom_briggs multiscale_briggs --out clean/")
+    s.add_argument("ms", help="measurement set")
+    s.add_argument("--out", required=True, help="directory for <method>.<product>.fits")
+    s.add_argument("--npix", type=int, required=True, help="image size in pixels")
+    s.add_argument("--cell", type=float, required=True, help="pixel size in arcsec")
+    s.add_argument("--method", nargs="*", default=[], help="named methods of imaging.methods (default: dirty only)")
+    s.add_argument("--niter", type=int, default=10000, help="CLEAN iterations (default 10000)")
+    s.add_argument("--threshold-mjy", type=float, default=0.0, help="CLEAN threshold in mJy (default 0)")
+    s.add_argument("--field", default="0", help="field id or name (default 0)")
+    s.add_argument("--spw", type=int, nargs="*", help="spectral windows (default: all)")
+    s.add_argument("--column", default="DATA", help="data column (default DATA)")
+    s.add_argument("--config", help=config_help)
+
+    s = command("check-dataset", cmd_check_dataset)
+    s.add_argument("manifest", help="manifest.json of a training set (results/<name>/dataset/manifest.json)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+    set_threads(getattr(args, "threads", 1))
+    sys.argv = sys.argv[:1]  # casaconfig parses sys.argv when CASA is imported
+    try:
+        args.func(args)
+    except Exception as exc:  # noqa: BLE001 (one line for the user, the traceback with --debug)
+        if args.debug:
+            raise
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"{PROG} {args.command}: error: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

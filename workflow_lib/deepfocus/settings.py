@@ -1,0 +1,45 @@
+"""The ``deepfocus`` config section's cross-section check and the files DeepFocus writes.
+
+Here, not beside the PyTorch code, so that the Snakefile reads the names without importing torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config import ConfigError
+
+RESNET_TARGETS = ("fwhm_major", "fwhm_minor", "pa", "flux")
+MODELS = ("blobsfinder", "deepgru", *(f"resnet_{t}" for t in RESNET_TARGETS))
+# what training one model writes into its directory (``resume`` only while it runs)
+TRAINING_FILES = {"model": "model.pt", "history": "history.csv", "curve": "loss.png", "resume": "resume.pt"}
+# what the pipeline writes per cube
+CUBE_PRODUCTS = {"catalogue": "catalogue.ecsv", "model": "model.fits", "continuum": "continuum.fits"}
+# the evaluation's tables (deepfocus_<name>.{csv,md}) and figures (deepfocus_<name>.{png,pdf})
+TABLES = ("detection", "vs_pybdsf", "characterisation", "vs_tclean")
+FIGURES = ("completeness", "sweep", "residuals", "examples")
+
+
+def training_files(directory: str | Path) -> dict[str, str]:
+    return {key: str(Path(directory) / name) for key, name in TRAINING_FILES.items()}
+
+
+def model_files(models_dir: str | Path) -> dict[str, str]:
+    """The checkpoint of every model in the workflow's layout ``<models_dir>/<model>/model.pt``."""
+    return {name: training_files(Path(models_dir) / name)["model"] for name in MODELS}
+
+
+def cube_products(directory: str | Path) -> dict[str, str]:
+    return {key: str(Path(directory) / name) for key, name in CUBE_PRODUCTS.items()}
+
+
+def tables(with_tclean: bool) -> tuple[str, ...]:
+    """The evaluation's tables; ``vs_tclean`` only when some test cubes were tCLEANed."""
+    return TABLES if with_tclean else TABLES[:-1]
+
+
+def check(config: dict) -> None:
+    method = config["deepfocus"]["evaluation"]["tclean_method"]
+    if method not in config["imaging"]["methods"]:
+        raise ConfigError(f"deepfocus.evaluation.tclean_method={method!r} is not defined in imaging.methods "
+                          f"({', '.join(config['imaging']['methods'])})")

@@ -1,0 +1,122 @@
+"""What the RESOLVE rules do: fetch a measurement set, the tCLEAN grid of real data, one RESOLVE run
+(measurement set and run settings in, posterior products out) and its comparison with tCLEAN."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nifty8 as ift
+import numpy as np
+
+from .. import fitsio, provenance, seeds, tables
+from . import archive, compare, inference, likelihood, noise, observation, products, response, settings, sky
+
+
+def image_grid(obs: observation.Observation, npix: int, cell_arcsec: float) -> fitsio.Grid:
+    """The RESOLVE image grid: centred on the field's phase centre, at the data's mean frequency."""
+    return fitsio.Grid(nx=npix, ny=npix, cell_arcsec=cell_arcsec, ra_deg=obs.ra_deg, dec_deg=obs.dec_deg,
+                       freq0_hz=obs.mean_freq_hz, dfreq_hz=obs.bandwidth_hz, nchan=1)
+
+
+def read_observation(ms: str, data: dict) -> observation.Observation:
+    return observation.read(ms, column=data["column"], field=data["field"], spws=data["spws"],
+                            channels=data["channels"], average=data["average_channels"])
+
+
+def build(obs: observation.Observation, spec: dict, threads: int):
+    """Sky model, noise model and likelihood of a run (``spec``: image, sky, noise, response)."""
+    img, resp = spec["image"], spec["response"]
+    npix, cell = img["npix"], img["cell_arcsec"]
+    obs.check_image(npix, cell)
+    wgridding = response.use_wgridding(obs, npix, cell, resp["wgridding"])
+    gridder = response.Gridder(obs.uvw, cell, resp["epsilon"], wgridding, threads)
+    factor = response.pixel_factor(cell, response.primary_beam(npix, cell, obs.mean_freq_hz, img["primary_beam"]))
+    sky_model = sky.sky_model(npix, cell, img["padding"], spec["sky"])
+    R = response.Response(sky_model.domain, gridder, factor)
+    noise_model = noise.noise_model(obs, spec["noise"])
+    normal = response.ImagePlaneNormal(obs, npix, gridder, factor) if resp["mode"] == "psf" else None
+    return sky_model, noise_model, likelihood.build(obs, sky_model, noise_model, R, resp["mode"], normal)
+
+
+def infer(obs: observation.Observation, spec: dict, state_dir: str, fingerprint: dict, seed: int, threads: int = 1):
+    """Build the models of ``spec`` and run its schedule: (sky model, noise model, samples, history)."""
+    sky_model, noise_model, lh = build(obs, spec, threads)
+    noise_keys = [k for k in lh.energy.domain.keys() if k.startswith(noise.PREFIX)]
+    counts = np.bincount(obs.spw_index, minlength=len(obs.spws))
+    start = (lambda sums: noise_model.start(sums, counts)) if noise_model.alpha is not None else None
+    samples, history = inference.optimize(lh, spec["inference"]["schedule"], state_dir, fingerprint, seed,
+                                          noise_keys, start)
+    return sky_model, noise_model, samples, history
+
+
+def fetch_data(*, data: dict, network: bool, dest: str) -> None:
+    """Copy (``data.path``) or download (``data.url``) a run's measurement set to ``dest``."""
+    if "path" in data:
+        archive.copy_ms(data["path"], dest)
+    else:
+        archive.download_ms(data["url"], data["member"], dest, data["sha256"], network)
+
+
+def tclean_grid(*, ms: str, data: dict, npix: int, cell_arcsec: float, fits: str, params: dict) -> None:
+    """An empty FITS image whose grid (centre, size, frequency) tCLEAN uses for a real data set."""
+    grid = image_grid(read_observation(ms, data), npix, cell_arcsec)
+    fitsio.write_cube(fits, np.zeros((grid.ny, grid.nx)), grid.header("Jy/pixel"), params=params)
+
+
+def run(*, ms: str, run: dict, seed: int, name: str, state: str, threads: int = 1, **out: str) -> None:
+    """Infer the sky of ``ms`` with the run settings ``run`` and write the products given as keywords (the keys
+    of :data:`settings.FILES`); ``state`` is the directory that lets a killed run resume.
+
+    Gridding sums in another order on another thread count, and MGVI amplifies the difference, so the thread
+    count is part of the recorded parameters.
+    """
+    unknown = sorted(set(out) ^ set(settings.FILES))
+    if unknown:
+        raise TypeError(f"RESOLVE products {unknown} missing or unknown; a run writes {sorted(settings.FILES)}")
+    spec, state_dir = run, state
+    ift.set_nthreads(threads)
+    obs = read_observation(ms, spec["data"])
+    params = {"resolve": spec, "seed": seed, "name": name, "threads": threads}
+    fingerprint = {"params": provenance.params_hash(params), "nvis": obs.nvis,
+                   "data": [float(np.sum(obs.vis).real), float(np.sum(obs.vis).imag), float(np.sum(obs.weight))]}
+    stream = int(seeds.rng(seed, "resolve", name).integers(2**63))
+    sky_model, noise_model, samples, history = infer(obs, spec, state_dir, fingerprint, stream, threads)
+    if not inference.is_master(inference.mpi_communicator()):
+        return
+    grid = image_grid(obs, spec["image"]["npix"], spec["image"]["cell_arcsec"])
+    products.write_images(samples, sky_model, grid, out, params)
+    products.write_samples(out["samples"], samples, sky_model, grid.cell_arcsec, params)
+    products.write_power_spectrum(out["power_csv"], out["power_png"], out["power_pdf"], samples, sky_model)
+    products.write_hyperparameters(out["hyper_csv"], out["hyper_md"], samples,
+                                   {**sky_model.hyperparameters, **noise_model.hyperparameters}, params)
+    products.write_history(out["history_csv"], out["history_png"], history)
+    shutil.rmtree(Path(state_dir), ignore_errors=True)
+
+
+def continuum_comparison(*, components: str, skymodel: str, images: list[str], methods: list[str], samples: str,
+                         mean: str, std: str, csv: str, md: str, calibration_csv: str, calibration_md: str, png: str,
+                         pdf: str, continuum: dict, observation: dict, emission_fraction: float, params: dict) -> None:
+    """Table 2, the uncertainty calibration and the Fig. 9 layout for the simulated field: RESOLVE (``samples``,
+    ``mean``, ``std``) against the tCLEAN ``images`` (pb-corrected, in the order of ``methods``)."""
+    by_method = dict(zip(methods, images, strict=True))
+    table = compare.continuum_peak_table(components, skymodel, by_method, samples, mean)
+    tables.write_table(table, csv, md, "Continuum field: peak flux per component (mJy/beam), model, "
+                       "tCLEAN and RESOLVE", params=params)
+    mean_image, header = fitsio.read_cube(mean)
+    std_image, _ = fitsio.read_cube(std)
+    truth = compare.truth_on_grid(continuum, observation, fitsio.Grid.from_header(header, mean))
+    tables.write_table(compare.calibration_table(truth, mean_image[0], std_image[0], emission_fraction),
+                       calibration_csv, calibration_md, "RESOLVE uncertainty calibration on the simulated field",
+                       params=params)
+    compare.comparison_figure(mean, std, by_method, png, pdf)
+
+
+def disk_comparison(*, images: list[str], methods: list[str], samples: str, mean: str, std: str, csv: str, md: str,
+                    png: str, pdf: str, radii_arcsec: list, centre_offset_arcsec: list, params: dict) -> None:
+    """Table 4 and the Fig. 12 layout for a real disk: RESOLVE against the tCLEAN ``images`` (pb-corrected)."""
+    by_method = dict(zip(methods, images, strict=True))
+    table = compare.disk_flux_table(by_method, samples, mean, radii_arcsec, centre_offset_arcsec)
+    tables.write_table(table, csv, md, "Peak (Jy/beam) and flux within radii of the disk centre (Jy), "
+                       "tCLEAN and RESOLVE", params=params)
+    compare.comparison_figure(mean, std, by_method, png, pdf, zoom_arcsec=max(radii_arcsec) * 1.25)
