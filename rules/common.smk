@@ -4,7 +4,7 @@ import sys
 
 sys.path.insert(0, workflow.basedir)
 from workflow_lib import config as wconfig  # noqa: E402
-from workflow_lib.imaging import PRODUCTS_CLEAN, PRODUCTS_DIRTY, product_files  # noqa: E402
+from workflow_lib.imaging import PRODUCTS_DIRTY, data_selection, product_files  # noqa: E402
 
 # `config` holds what --configfile / --config gave: an overlay on config/config.yaml (workflow_lib.config)
 _merged = wconfig.merge(wconfig.base(), config)

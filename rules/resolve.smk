@@ -62,7 +62,7 @@ use rule tclean_method as tclean_observed with:
         method=lambda w: config["imaging"]["methods"][w.method],
         niter=lambda w: RESOLVE["runs"][w.observed]["compare"]["niter"],
         threshold_mjy=lambda w: RESOLVE["runs"][w.observed]["compare"]["threshold_mjy"],
-        selection=lambda w: tclean_selection(RESOLVE["runs"][w.observed]["data"]),
+        selection=lambda w: data_selection(RESOLVE["runs"][w.observed]["data"]),
     log:
         main=f"{LOGS}/tclean_{{method}}/{{observed}}.log",
         casa=f"{LOGS}/tclean_{{method}}/{{observed}}.casa.log",

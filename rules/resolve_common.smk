@@ -95,14 +95,6 @@ def resolve_runtime(wildcards):
     return int(30 + 5 * iterations * max(1, (run["image"]["npix"] / 128) ** 2))
 
 
-def tclean_selection(data):
-    """tclean's data selection matching RESOLVE's reader."""
-    selection = {"field": str(data["field"]), "datacolumn": data["column"].lower().replace("_data", "")}
-    if data["spws"] is not None:
-        selection["spw"] = ",".join(map(str, data["spws"]))
-    return selection
-
-
 def compare_images(run):
     """The pb-corrected tCLEAN image of each comparison method of a run, in the order of its methods."""
     methods = RESOLVE["runs"][run]["compare"]["methods"]

@@ -85,7 +85,7 @@ def cmd_resolve(args) -> None:
 
 def cmd_tclean(args) -> None:
     """The tCLEAN references of a measurement set (dirty image and each --method) as FITS in --out."""
-    from .imaging import PRODUCTS_DIRTY, product_files, tclean_to_fits
+    from .imaging import PRODUCTS_DIRTY, data_selection, product_files, tclean_to_fits
     from .resolve.steps import tclean_grid
 
     cfg = _config(args.config)
@@ -99,9 +99,7 @@ def cmd_tclean(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     grid = str(out / "grid.fits")
     tclean_grid(ms=args.ms, data=data, npix=args.npix, cell_arcsec=args.cell, fits=grid, params={"data": data})
-    selection = {"field": str(args.field), "datacolumn": args.column.lower().replace("_data", "")}
-    if args.spw is not None:
-        selection["spw"] = ",".join(map(str, args.spw))
+    selection = data_selection(data)
     casa_log = str(out / "casa.log")
     jobs = [("dirty", None, PRODUCTS_DIRTY)] + [(m, methods[m], None) for m in args.method]
     for name, method, suffixes in jobs:
@@ -145,40 +143,42 @@ def cmd_check_dataset(args) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0].split(": ", 1)[1],
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0].replace("``", ""),
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="Run `alma-imaging COMMAND --help` for a command's options.")
     p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name, func, epilog=None):
-        s = sub.add_parser(name, help=func.__doc__.splitlines()[0], description=func.__doc__, epilog=epilog)
+    def command(name, func, out_help=None, threads_help=None, epilog=None):
+        """A subcommand; with ``out_help`` it writes into ``--out`` and takes ``--config``."""
+        s = sub.add_parser(name, help=func.__doc__.splitlines()[0], description=func.__doc__, epilog=epilog,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         s.set_defaults(func=func)
+        if out_help:
+            s.add_argument("--out", required=True, help=out_help)
+            s.add_argument("--config", help="config overlay on config/config.yaml for the settings (default: "
+                           "the demo's)")
+        if threads_help:
+            s.add_argument("--threads", type=int, default=1, help=threads_help)
         return s
 
-    config_help = "config overlay on config/config.yaml for the settings (default: the demo's)"
-    s = command("deepfocus", cmd_deepfocus, "example: alma-imaging deepfocus cube.fits "
+    s = command("deepfocus", cmd_deepfocus, "directory for catalogue.ecsv, model.fits, continuum.fits",
+                "CPU threads (default 1)", "example: alma-imaging deepfocus cube.fits "
                 "--models results/demo/deepfocus/models --out found/")
     s.add_argument("cube", help="FITS dirty cube (Jy/beam), any size: larger fields are tiled")
     s.add_argument("--models", required=True, help="directory of trained models (<model>/model.pt), as the "
                    "workflow leaves them in results/<name>/deepfocus/models")
-    s.add_argument("--out", required=True, help="directory for catalogue.ecsv, model.fits, continuum.fits")
-    s.add_argument("--config", help=config_help)
-    s.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
 
-    s = command("resolve", cmd_resolve, "example run description (YAML):\n  ms: hd142527.ms\n  image: {npix: 128, "
-                "cell_arcsec: 0.04}\n  sky: {offset: 26}\n  compare: {methods: [hogbom_briggs]}")
-    s.formatter_class = argparse.RawDescriptionHelpFormatter
+    s = command("resolve", cmd_resolve, "directory for the posterior products",
+                "threads (default 1; the numbers depend on it)", "example run description (YAML):\n"
+                "  ms: hd142527.ms\n  image: {npix: 128, cell_arcsec: 0.04}\n  sky: {offset: 26}\n"
+                "  compare: {methods: [hogbom_briggs]}")
     s.add_argument("run", help="YAML run description: ms (relative to the file), optional name and seed, and the "
                    "keys of a resolve.runs entry of the workflow config")
-    s.add_argument("--out", required=True, help="directory for the posterior products")
-    s.add_argument("--config", help=config_help)
-    s.add_argument("--threads", type=int, default=1, help="threads (default 1; the numbers depend on it)")
 
-    s = command("tclean", cmd_tclean, "example: alma-imaging tclean hd142527.ms --npix 512 --cell 0.03 "
-                "--method hogbom_briggs multiscale_briggs --out clean/")
+    s = command("tclean", cmd_tclean, "directory for <method>.<product>.fits", epilog="example: alma-imaging "
+                "tclean hd142527.ms --npix 512 --cell 0.03 --method hogbom_briggs multiscale_briggs --out clean/")
     s.add_argument("ms", help="measurement set")
-    s.add_argument("--out", required=True, help="directory for <method>.<product>.fits")
     s.add_argument("--npix", type=int, required=True, help="image size in pixels")
     s.add_argument("--cell", type=float, required=True, help="pixel size in arcsec")
     s.add_argument("--method", nargs="*", default=[], help="named methods of imaging.methods (default: dirty only)")
@@ -187,7 +187,6 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--field", default="0", help="field id or name (default 0)")
     s.add_argument("--spw", type=int, nargs="*", help="spectral windows (default: all)")
     s.add_argument("--column", default="DATA", help="data column (default DATA)")
-    s.add_argument("--config", help=config_help)
 
     s = command("check-dataset", cmd_check_dataset)
     s.add_argument("manifest", help="manifest.json of a training set (results/<name>/dataset/manifest.json)")

@@ -32,6 +32,14 @@ def product_files(directory: str, method: str, suffixes=PRODUCTS_CLEAN) -> dict[
     return {product_key(s): f"{directory}/{method}.{s}.fits" for s in suffixes}
 
 
+def data_selection(data: dict) -> dict:
+    """tclean's data selection (field, spectral windows, column) matching RESOLVE's reader of a run's ``data``."""
+    selection = {"field": str(data["field"]), "datacolumn": data["column"].lower().replace("_data", "")}
+    if data["spws"] is not None:
+        selection["spw"] = ",".join(map(str, data["spws"]))
+    return selection
+
+
 def tclean_arguments(grid: Grid, method: dict | None, niter: int, threshold_mjy: float, cube: bool) -> dict:
     """tclean keyword arguments; ``method=None`` is the dirty image (niter 0, natural weighting)."""
     args = dict(imsize=[grid.nx, grid.ny], cell=f"{grid.cell_arcsec}arcsec",
