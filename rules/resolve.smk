@@ -87,8 +87,7 @@ rule resolve:
         f"{BENCH}/resolve/{{run}}.tsv"
     conda:
         "../envs/nifty.yaml"
-    # 1 unless a profile says otherwise (set-threads): the thread count changes RESOLVE's numbers
-    threads: 1
+    threads: 1  # unless a profile says otherwise (set-threads); the products are the same on any count
     resources:
         mem_mb=resolve_mem_mb,
         runtime=resolve_runtime,

@@ -40,7 +40,7 @@ def observe(nvis=4000, sigma=0.004, seed=1) -> Observation:
     """Noisy visibilities of :func:`truth` on a Gaussian uv distribution (beam about 5 pixels)."""
     rng = np.random.default_rng(seed)
     uvw = np.column_stack([rng.normal(0, 3e5, (nvis, 2)), np.zeros(nvis)])
-    gridder = response.Gridder(uvw, CELL, 1e-9, False, 1)
+    gridder = response.Gridder(uvw, CELL, 1e-9, False)
     vis = gridder.degrid(truth()) + SIGMA_FACTOR * sigma * (rng.normal(size=nvis) + 1j * rng.normal(size=nvis))
     return Observation(ms="synthetic", field_name="f", ra_deg=0.0, dec_deg=0.0, uvw=uvw, vis=vis,
                        weight=np.full(nvis, sigma ** -2.0), spw_index=np.zeros(nvis, int),

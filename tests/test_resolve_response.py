@@ -26,7 +26,7 @@ def synthetic(nvis=600, nspw=2, w_scale=1.0, seed=0):
 
 
 def exact_response(obs, wgridding=False, beam="alma12m"):
-    gridder = response.Gridder(obs.uvw, CELL, 1e-9, wgridding, 1)
+    gridder = response.Gridder(obs.uvw, CELL, 1e-9, wgridding)
     factor = response.pixel_factor(CELL, response.primary_beam(NPIX, CELL, 230e9, beam))
     return response.Response(response.image_domain(NPIX, CELL), gridder, factor), gridder, factor
 

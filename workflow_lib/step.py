@@ -76,8 +76,13 @@ def _redirect(path: str) -> None:
 
 
 def set_threads(threads: int) -> None:
-    """Thread count for OpenMP and ducc0 (read when they load) and PyTorch (if loaded)."""
+    """Thread count for OpenMP and ducc0 (read when they load) and PyTorch (if loaded).
+
+    numpy's BLAS stays single-threaded: a threaded dot product sums in another order on another thread
+    count, and reproducible means the same bits at any thread count.
+    """
     os.environ["OMP_NUM_THREADS"] = os.environ["DUCC0_NUM_THREADS"] = str(threads)
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
 

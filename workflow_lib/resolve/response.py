@@ -80,18 +80,23 @@ def use_wgridding(obs: Observation, npix: int, cell_arcsec: float, setting) -> b
 
 @dataclass(frozen=True)
 class Gridder:
-    """ducc0 wgridder on one set of uvw (wavelengths) and one square grid, in FITS orientation."""
+    """ducc0 wgridder on one set of uvw (wavelengths) and one square grid, in FITS orientation.
+
+    Single-threaded: on another thread count ducc0's gridder rounds differently (4e-16 relative for
+    ``dirty2vis``; ``vis2dirty`` adds its threads' partial grids in a varying order), MGVI amplifies that to
+    tens of percent of the posterior, and reproducible means the same bits at any thread count. The
+    threads go to the FFTs (NIFTy's and :class:`ImagePlaneNormal`'s), which give the same bits on any number.
+    """
 
     uvw: np.ndarray
     cell_arcsec: float
     epsilon: float
     wgridding: bool
-    nthreads: int
 
     def _common(self):
         cell = self.cell_arcsec * ARCSEC
         return dict(freq=_UNIT_FREQ, pixsize_x=cell, pixsize_y=cell, epsilon=self.epsilon,
-                    do_wgridding=self.wgridding, nthreads=self.nthreads, flip_v=True)
+                    do_wgridding=self.wgridding, nthreads=1, flip_v=True)
 
     def degrid(self, image: np.ndarray) -> np.ndarray:
         """(ny, nx) image -> (nvis,) visibilities."""
@@ -135,22 +140,22 @@ class ImagePlaneNormal:
     PSF, j_b its weighted dirty image (not normalised) and c_b = 0.5 d_b^H W_b d_b.
     """
 
-    def __init__(self, obs: Observation, npix: int, gridder: Gridder, factor: np.ndarray,
+    def __init__(self, obs: Observation, npix: int, gridder: Gridder, factor: np.ndarray, nthreads: int = 1,
                  kernel_epsilon: float = 1e-9):
         if gridder.wgridding:
             raise ValueError(f"{obs.ms}: response.mode psf assumes no w-term, but this field needs w-correction; "
                              "use response.mode: exact")
-        self.npix, self.factor, self.nthreads = npix, factor, gridder.nthreads
+        self.npix, self.factor, self.nthreads = npix, factor, nthreads
         self.nspw = len(obs.spws)
         self.counts = np.bincount(obs.spw_index, minlength=self.nspw).astype(float)
         self._weight_sqrt = np.sqrt(obs.weight)
         self._spw_index = obs.spw_index
         self._gridder = gridder
-        accurate = Gridder(obs.uvw, gridder.cell_arcsec, min(kernel_epsilon, gridder.epsilon), False, gridder.nthreads)
+        accurate = Gridder(obs.uvw, gridder.cell_arcsec, min(kernel_epsilon, gridder.epsilon), False)
         kernels, dirty, const = [], [], []
         for b in range(self.nspw):
             sel = obs.spw_index == b
-            sub = Gridder(obs.uvw[sel], gridder.cell_arcsec, accurate.epsilon, False, gridder.nthreads)
+            sub = Gridder(obs.uvw[sel], gridder.cell_arcsec, accurate.epsilon, False)
             psf = sub.grid(obs.weight[sel].astype(np.complex128), 2 * npix)
             kernels.append(self._rfft(np.fft.ifftshift(psf)).real)
             dirty.append(sub.grid(obs.weight[sel] * obs.vis[sel], npix))

@@ -30,12 +30,12 @@ def build(obs: observation.Observation, spec: dict, threads: int):
     npix, cell = img["npix"], img["cell_arcsec"]
     obs.check_image(npix, cell)
     wgridding = response.use_wgridding(obs, npix, cell, resp["wgridding"])
-    gridder = response.Gridder(obs.uvw, cell, resp["epsilon"], wgridding, threads)
+    gridder = response.Gridder(obs.uvw, cell, resp["epsilon"], wgridding)
     factor = response.pixel_factor(cell, response.primary_beam(npix, cell, obs.mean_freq_hz, img["primary_beam"]))
     sky_model = sky.sky_model(npix, cell, img["padding"], spec["sky"])
     R = response.Response(sky_model.domain, gridder, factor)
     noise_model = noise.noise_model(obs, spec["noise"])
-    normal = response.ImagePlaneNormal(obs, npix, gridder, factor) if resp["mode"] == "psf" else None
+    normal = response.ImagePlaneNormal(obs, npix, gridder, factor, threads) if resp["mode"] == "psf" else None
     return sky_model, noise_model, likelihood.build(obs, sky_model, noise_model, R, resp["mode"], normal)
 
 
@@ -68,8 +68,8 @@ def run(*, ms: str, run: dict, seed: int, name: str, state: str, threads: int = 
     """Infer the sky of ``ms`` with the run settings ``run`` and write the products given as keywords (the keys
     of :data:`settings.FILES`); ``state`` is the directory that lets a killed run resume.
 
-    Gridding sums in another order on another thread count, and MGVI amplifies the difference, so the thread
-    count is part of the recorded parameters.
+    The products are the same bits on any number of ``threads`` (the gridder runs single-threaded, see
+    :class:`response.Gridder`), so the thread count is not a parameter of the result.
     """
     unknown = sorted(set(out) ^ set(settings.FILES))
     if unknown:
@@ -77,7 +77,7 @@ def run(*, ms: str, run: dict, seed: int, name: str, state: str, threads: int = 
     spec, state_dir = run, state
     ift.set_nthreads(threads)
     obs = read_observation(ms, spec["data"])
-    params = {"resolve": spec, "seed": seed, "name": name, "threads": threads}
+    params = {"resolve": spec, "seed": seed, "name": name}
     fingerprint = {"params": provenance.params_hash(params), "nvis": obs.nvis,
                    "data": [float(np.sum(obs.vis).real), float(np.sum(obs.vis).imag), float(np.sum(obs.weight))]}
     stream = int(seeds.rng(seed, "resolve", name).integers(2**63))
