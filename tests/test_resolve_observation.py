@@ -211,3 +211,25 @@ def test_download_verifies_the_checksum_and_extracts_the_measurement_set(ms, tmp
     archive.download_ms(url, "calibrated/tiny.ms", tmp_path / "d.ms", digest, network=True)
     assert observation.read(tmp_path / "d.ms").nvis == 2 * 4 * ROWS_PER_WINDOW
     assert (tmp_path / "d.ms.sha256").read_text().startswith(digest)
+
+
+@pytest.mark.parametrize("with_filter", [True, False])
+def test_archive_members_that_leave_the_extraction_directory_are_refused(ms, tmp_path, monkeypatch, with_filter):
+    """tarfile's "data" filter, or the hand-made check where this Python lacks it, refuses a '..' member."""
+    import io
+    import tarfile
+
+    from workflow_lib.resolve import archive
+
+    if not with_filter:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    tarball = tmp_path / "evil.tgz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        tar.add(ms, arcname="calibrated/tiny.ms")
+        info = tarfile.TarInfo("calibrated/tiny.ms/../../../../escaped.txt")   # into tmp_path
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"evil"))
+    with pytest.raises((ValueError, tarfile.FilterError) if with_filter else ValueError):
+        archive.download_ms(tarball.as_uri(), "calibrated/tiny.ms", tmp_path / "e.ms",
+                            provenance.file_sha256(tarball), network=True)
+    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "e.ms").exists()
