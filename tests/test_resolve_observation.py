@@ -58,6 +58,11 @@ def ms(template, tmp_path):
     return path
 
 
+def read_src(ms, **kwargs):
+    """The reader on field 0 ('src') unless a test names another: the tiny MS holds two fields."""
+    return observation.read(ms, **{"field": 0, **kwargs})
+
+
 def edit(ms, **columns):
     """Apply ``name=function(array) -> array`` to whole columns."""
     with msio.table(ms, writable=True) as tb:
@@ -71,7 +76,7 @@ def rows_of(ms, field=0, ddid=0):
 
 
 def test_stokes_i_from_parallel_hands_with_combined_weights(ms):
-    obs = observation.read(ms)
+    obs = read_src(ms)
     assert obs.field_name == "src" and obs.spws == (0, 1)
     assert obs.nvis == 2 * 4 * ROWS_PER_WINDOW
     np.testing.assert_allclose(obs.vis, 3.0 + 0j)                 # (XX + YY) / 2
@@ -81,7 +86,7 @@ def test_stokes_i_from_parallel_hands_with_combined_weights(ms):
 
 
 def test_uvw_in_wavelengths_per_channel(ms):
-    obs = observation.read(ms, spws=[1])
+    obs = read_src(ms, spws=[1])
     with msio.table(ms) as tb:
         uvw_m = tb.getcol("UVW")[:, rows_of(ms, ddid=1)].T
     # visibilities are ordered channel by channel
@@ -103,7 +108,7 @@ def test_flags_drop_visibilities_and_one_flagged_hand_flags_stokes_i(ms, caplog)
     edit(ms, FLAG=flag)
     edit(ms, FLAG_ROW=lambda f: np.where(np.arange(f.size) == rows[11], True, f))
     with caplog.at_level(logging.INFO):
-        obs = observation.read(ms, spws=[0])
+        obs = read_src(ms, spws=[0])
     assert obs.nvis == 4 * ROWS_PER_WINDOW - 10 - 2 * 4
     assert obs.dropped["flagged"] == 18
     assert "18 flagged" in caplog.text
@@ -119,10 +124,10 @@ def test_weight_spectrum_is_preferred_and_channels_average(ms):
         data = tb.getcol("DATA")
         data[:, :, :] = np.arange(4)[None, :, None] * (1 + 1j)    # channel c holds c (1 + i) in both hands
         tb.putcol("DATA", data)
-    single = observation.read(ms, spws=[0], channels=[1, 3])
+    single = read_src(ms, spws=[0], channels=[1, 3])
     assert single.nvis == 2 * ROWS_PER_WINDOW
     np.testing.assert_allclose(np.unique(single.weight), [4.0, 6.0])   # 4 w w / (2 w) = 2 w per channel
-    averaged = observation.read(ms, spws=[0], channels=[1, 3], average=True)
+    averaged = read_src(ms, spws=[0], channels=[1, 3], average=True)
     assert averaged.nvis == ROWS_PER_WINDOW
     np.testing.assert_allclose(averaged.vis, (1 * 2 + 2 * 3) / 5 * (1 + 1j))   # weighted mean of channels 1, 2
     np.testing.assert_allclose(averaged.weight, 10.0)
@@ -143,7 +148,7 @@ def test_nonfinite_and_nonpositive_weights_are_dropped_with_counts(ms, caplog):
 
     edit(ms, DATA=spoil_data, WEIGHT=lambda w: np.where(np.isin(np.arange(w.shape[1]), rows[4:9]), -1.0, w))
     with caplog.at_level(logging.INFO):
-        obs = observation.read(ms, spws=[0])
+        obs = read_src(ms, spws=[0])
     assert obs.dropped == {"flagged": 0, "nonfinite": 4, "nonpositive_weight": 5 * 4}
     assert obs.nvis == 4 * ROWS_PER_WINDOW - 4 - 20
     assert np.all(np.isfinite(obs.vis)) and np.all(obs.weight > 0)
@@ -151,38 +156,41 @@ def test_nonfinite_and_nonpositive_weights_are_dropped_with_counts(ms, caplog):
 
 
 def test_field_by_name_and_selection_errors(ms):
-    assert observation.read(ms, field="other").nvis == 4 * ROWS_PER_WINDOW
+    assert read_src(ms, field="other").nvis == 4 * ROWS_PER_WINDOW
     with pytest.raises(ValueError, match="no field named 'nope'"):
-        observation.read(ms, field="nope")
+        read_src(ms, field="nope")
     with pytest.raises(ValueError, match="spectral window 7 does not exist"):
-        observation.read(ms, spws=[7])
+        read_src(ms, spws=[7])
     with pytest.raises(ValueError, match=r"channels \[2, 9\) outside spectral window 0"):
-        observation.read(ms, channels=[2, 9])
+        read_src(ms, channels=[2, 9])
     with pytest.raises(ValueError, match="no rows in spectral windows"):
-        observation.read(ms, field="other", spws=[1])
+        read_src(ms, field="other", spws=[1])
+    with pytest.raises(ValueError, match=r"field 'other' has no data in spectral window\(s\) \[1\] of the selected"):
+        read_src(ms, field="other", spws=[0, 1])
+    assert read_src(ms, field="other").spws == (0,)   # all windows: the empty one is skipped (and logged)
 
 
 def test_bad_measurement_sets_are_named(ms, tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.ms: measurement set does not exist"):
-        observation.read(tmp_path / "missing.ms")
+        read_src(tmp_path / "missing.ms")
     (tmp_path / "plain").mkdir()
     with pytest.raises(ValueError, match="plain: not a CASA table"):
-        observation.read(tmp_path / "plain")
+        read_src(tmp_path / "plain")
     with pytest.raises(ValueError, match=r"tiny.ms: missing column\(s\) CORRECTED_DATA"):
-        observation.read(ms, column="CORRECTED_DATA")
+        read_src(ms, column="CORRECTED_DATA")
 
 
 def test_all_flagged_or_nothing_usable_is_an_error(ms):
     edit(ms, DATA=lambda d: np.full_like(d, np.nan))
     with pytest.raises(ValueError, match=r"tiny.ms: no usable visibilities remain \(0 flagged, 400 NaN/inf"):
-        observation.read(ms)
+        read_src(ms)
     edit(ms, FLAG=lambda f: np.ones_like(f))
     with pytest.raises(ValueError, match="tiny.ms: all 400 visibilities of field 'src' .* are flagged"):
-        observation.read(ms)
+        read_src(ms)
 
 
 def test_field_of_view_and_pixels_are_checked_against_the_data(ms):
-    obs = observation.read(ms)
+    obs = read_src(ms)
     beam = obs.natural_beam_fwhm_arcsec()
     obs.check_image(64, beam / 8)
     with pytest.raises(ValueError, match="tiny.ms: image: the field of view .* is smaller than the natural beam"):
@@ -209,7 +217,7 @@ def test_download_verifies_the_checksum_and_extracts_the_measurement_set(ms, tmp
     with pytest.raises(ValueError, match="holds no measurement set 'other.ms'"):
         archive.download_ms(url, "other.ms", tmp_path / "c.ms", digest, network=True)
     archive.download_ms(url, "calibrated/tiny.ms", tmp_path / "d.ms", digest, network=True)
-    assert observation.read(tmp_path / "d.ms").nvis == 2 * 4 * ROWS_PER_WINDOW
+    assert read_src(tmp_path / "d.ms").nvis == 2 * 4 * ROWS_PER_WINDOW
     assert (tmp_path / "d.ms.sha256").read_text().startswith(digest)
 
 
@@ -233,3 +241,13 @@ def test_archive_members_that_leave_the_extraction_directory_are_refused(ms, tmp
         archive.download_ms(tarball.as_uri(), "calibrated/tiny.ms", tmp_path / "e.ms",
                             provenance.file_sha256(tarball), network=True)
     assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "e.ms").exists()
+
+
+def test_several_fields_and_none_chosen_is_an_error_listing_them(ms, tmp_path):
+    with pytest.raises(ValueError, match=r"tiny.ms: 2 fields hold data \(0 'src' \(100 rows\), 1 'other' \(50 rows\)\); "
+                                         "choose one with data.field"):
+        observation.read(ms)
+    single = tmp_path / "single.ms"
+    shutil.copytree(ms, single)
+    edit(single, FIELD_ID=lambda ids: np.zeros_like(ids))   # every row on 'src'
+    assert observation.read(single).field_name == "src"   # the only field with data, though FIELD lists two

@@ -78,10 +78,12 @@ class Observation:
                              f"{nyquist:.3g} arcsec: the longest baselines fall off the uv grid")
 
 
-def read(ms: str | os.PathLike, column: str = "DATA", field: int | str = 0, spws: list[int] | None = None,
+def read(ms: str | os.PathLike, column: str = "DATA", field: int | str | None = None, spws: list[int] | None = None,
          channels: list[int] | None = None, average: bool = False) -> Observation:
     """Read Stokes I of one field of ``ms``.
 
+    ``field``: id or name; None takes the only field that holds data, and several are an error listing them
+    (a mosaic must not be imaged silently as its first pointing).
     ``spws``: spectral-window ids (None: all windows observed for the field);
     ``channels``: ``[start, stop)`` in every selected window (None: all);
     ``average``: average the selected channels of each window into one,
@@ -99,23 +101,29 @@ def read(ms: str | os.PathLike, column: str = "DATA", field: int | str = 0, spws
         if spw not in windows:
             raise ValueError(f"{path}: spectral window {spw} does not exist (windows: {sorted(windows)})")
     counts = {"total": 0, "flagged": 0, "nonfinite": 0, "nonpositive_weight": 0}
-    parts, edges = [], []
+    parts, edges, empty = [], [], []
     with msio.table(path) as tb:
         msio.require_columns(path, tb, ["UVW", "FLAG", "WEIGHT", column])
-        for index, spw in enumerate(selected):
+        for spw in selected:
             ddid, corr_types = windows[spw]
             sub = tb.query(f"FIELD_ID=={field_id} AND DATA_DESC_ID=={ddid}")
             try:
                 if sub.nrows() == 0:
+                    empty.append(spw)
                     continue
                 part = _read_window(path, sub, column, corr_types, msio.channel_frequencies(path, spw),
                                     _channel_slice(path, spw, channels), average, counts)
             finally:
                 sub.close()
-            parts.append((index, part))
+            parts.append((spw, part))
             edges += _channel_edges(path, spw, _channel_slice(path, spw, channels))
     if counts["total"] == 0:
         raise ValueError(f"{path}: field {field_name!r} has no rows in spectral windows {selected}")
+    if empty and spws is not None:
+        raise ValueError(f"{path}: field {field_name!r} has no data in spectral window(s) {empty} of the "
+                         f"selected {selected}")
+    if empty:
+        log.info("%s: spectral windows %s hold no data of field %r", path, empty, field_name)
     usable = sum(p[1].size for _, p in parts)
     if counts["flagged"] == counts["total"]:
         raise ValueError(f"{path}: all {counts['total']} visibilities of field {field_name!r} in spectral windows "
@@ -127,9 +135,9 @@ def read(ms: str | os.PathLike, column: str = "DATA", field: int | str = 0, spws
         raise ValueError(f"{path}: no usable visibilities remain ({counts['flagged']} flagged, {counts['nonfinite']} "
                          f"NaN/inf, {counts['nonpositive_weight']} with zero or negative weight, of {counts['total']})")
     uvw, vis, weight, freq = (np.concatenate([p[k] for _, p in parts]) for k in range(4))
-    spw_index = np.concatenate([np.full(p[1].size, i) for i, p in parts])
+    spw_index = np.concatenate([np.full(p[1].size, k) for k, (_, p) in enumerate(parts)])
     obs = Observation(ms=str(path), field_name=field_name, ra_deg=ra_deg, dec_deg=dec_deg, uvw=uvw, vis=vis,
-                      weight=weight, spw_index=spw_index, freq_hz=freq, spws=tuple(selected),
+                      weight=weight, spw_index=spw_index, freq_hz=freq, spws=tuple(spw for spw, _ in parts),
                       bandwidth_hz=float(max(edges) - min(edges)),
                       dropped={k: v for k, v in counts.items() if k != "total"})
     log.info("%s: %d Stokes I visibilities kept, |uv| up to %.4g wavelengths, natural beam about %.3g arcsec",
@@ -138,10 +146,19 @@ def read(ms: str | os.PathLike, column: str = "DATA", field: int | str = 0, spws
 
 
 def field_info(ms, field) -> tuple[int, str, float, float]:
-    """Id, name and phase centre (RA, Dec in degrees) of a field given by id or name."""
+    """Id, name and phase centre (RA, Dec in degrees) of a field given by id or name (None: see :func:`read`)."""
+    if field is None:
+        with msio.table(ms) as tb:
+            ids, rows = np.unique(tb.getcol("FIELD_ID"), return_counts=True)
     with msio.table(ms / "FIELD") as tb:
         names = list(tb.getcol("NAME"))
-        if isinstance(field, str):
+        if field is None:
+            if len(ids) != 1:
+                listing = ", ".join(f"{i} {str(names[i])!r} ({n} rows)" for i, n in zip(ids, rows))
+                raise ValueError(f"{ms}: {len(ids)} fields hold data ({listing}); choose one with data.field "
+                                 "(RESOLVE does not image a mosaic as one sky yet)")
+            field_id = int(ids[0])
+        elif isinstance(field, str):
             if field not in names:
                 raise ValueError(f"{ms}: no field named {field!r} (fields: {names})")
             field_id = names.index(field)
