@@ -46,7 +46,7 @@ def resolve_files(run, keys=RESOLVE_PRODUCTS):
 
 # products of rule `resolve` that go into the HTML report, with their captions
 RESOLVE_REPORTED = {"power_png": "resolve_power_spectrum", "hyper_csv": "resolve_hyperparameters",
-                    "history_png": "resolve_history"}
+                    "history_png": "resolve_history", "fit_csv": "resolve_fit"}
 
 
 def resolve_rule_outputs():

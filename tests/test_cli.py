@@ -94,23 +94,37 @@ def test_tclean_names_a_missing_measurement_set_and_an_unknown_method(tmp_path):
                        "--out", tmp_path), "tclean", "--method wsclean: not defined in imaging.methods")
 
 
-@pytest.mark.skipif(not HD142.is_dir(), reason="shared HD 142527 data not available")
-def test_resolve_from_a_run_description(tmp_path):
-    description = tmp_path / "disk.yaml"
-    description.write_text(yaml.safe_dump({
+def write_description(path, kl_iterations, iterations):
+    path.write_text(yaml.safe_dump({
         "ms": str(HD142), "image": {"npix": 64, "cell_arcsec": 0.08}, "sky": {"offset": 26.0},
         "response": {"mode": "psf"}, "compare": {"methods": ["hogbom_natural"]},
         "inference": {"schedule": [
-            {"iterations": 1, "samples": 1, "learn_noise": False, "kl_iterations": 3, "sampling_iterations": 20},
-            {"iterations": 1, "samples": 1, "kl_iterations": 3, "sampling_iterations": 20}]}}))
-    result = cli("resolve", description, "--out", tmp_path / "post")
+            {"iterations": iterations, "samples": 1, "learn_noise": False, "kl_iterations": kl_iterations,
+             "sampling_iterations": 30},
+            {"iterations": 1, "samples": 1, "kl_iterations": kl_iterations, "sampling_iterations": 30}]}}))
+    return path
+
+
+@pytest.mark.skipif(not HD142.is_dir(), reason="shared HD 142527 data not available")
+def test_resolve_from_a_run_description(tmp_path):
+    result = cli("resolve", write_description(tmp_path / "disk.yaml", 5, 2), "--out", tmp_path / "post")
     assert result.returncode == 0, result.stderr[-3000:]
     mean, header = fitsio.read_cube(tmp_path / "post" / "mean.fits")
     std, _ = fitsio.read_cube(tmp_path / "post" / "std.fits")
     assert mean.shape[-2:] == (64, 64) and header["BUNIT"] == "Jy/pixel" and np.all(std > 0)
     hyper = Table.read(tmp_path / "post" / "hyperparameters.csv")
     assert sum(p.startswith("noise scale") for p in hyper["parameter"]) == 3   # one per spectral window
+    fit = Table.read(tmp_path / "post" / "fit.csv")
+    assert np.all(fit["reduced_chi2"] < fit["reduced_chi2_empty_image"])
     assert not (tmp_path / "post" / ".state").exists()
+
+
+@pytest.mark.skipif(not HD142.is_dir(), reason="shared HD 142527 data not available")
+def test_a_diverged_resolve_run_fails_and_writes_no_products(tmp_path):
+    """Three KL steps per iteration leave this posterior mean fitting the data worse than an empty image."""
+    result = cli("resolve", write_description(tmp_path / "short.yaml", 3, 1), "--out", tmp_path / "post")
+    one_line_error(result, "resolve", "diverged: its posterior mean fits the data worse than an empty image")
+    assert not (tmp_path / "post" / "mean.fits").exists()
 
 
 def test_resolve_names_what_is_wrong_with_a_run_description(tmp_path):

@@ -19,7 +19,7 @@ from workflow_lib.resolve import settings
 from workflow_lib.simulate.observe import simulate_observation
 
 # compared byte for byte (the figures are drawings of these numbers); the history also, but for its wall seconds
-COMPARED = ("mean", "std", "relative_std", "samples", "power_csv", "hyper_csv")
+COMPARED = ("mean", "std", "relative_std", "samples", "power_csv", "hyper_csv", "fit_csv")
 
 
 @pytest.fixture(scope="module")

@@ -56,7 +56,7 @@ def aperture(x, y, radius=5):
 def posterior(tmp_path_factory):
     state = tmp_path_factory.mktemp("state")
     spec = {**SPEC, "inference": {"schedule": SCHEDULE}}
-    sky_model, noise_model, samples, history = run.infer(observe(), spec, state, {"test": 1}, seed=42)
+    sky_model, noise_model, samples, history, _ = run.infer(observe(), spec, state, {"test": 1}, seed=42)
     return {"samples": samples, "history": history, "sky": sky_model, "noise": noise_model, "state": state,
             "spec": spec}
 
@@ -85,10 +85,10 @@ def test_learns_the_weight_error_and_fits_to_the_noise(posterior):
 def test_resumes_from_its_state_and_restarts_for_other_parameters(posterior):
     state, spec = posterior["state"], posterior["spec"]
     assert json.loads((state / "fingerprint.json").read_text()) == {"test": 1}
-    _, _, samples, history = run.infer(observe(), spec, state, {"test": 1}, seed=42)   # nothing left to do
+    _, _, samples, history, _ = run.infer(observe(), spec, state, {"test": 1}, seed=42)   # nothing left to do
     op = posterior["sky"].sky
     np.testing.assert_array_equal(samples.sample_stat(op)[0].val, posterior["samples"].sample_stat(op)[0].val)
     assert len(history) == 10
     short = {**spec, "inference": {"schedule": [dict(SCHEDULE[0], iterations=1)]}}
-    _, _, _, history = run.infer(observe(), short, state, {"test": 2}, seed=42)
+    _, _, _, history, _ = run.infer(observe(), short, state, {"test": 2}, seed=42)
     assert [h["iteration"] for h in history] == [0]

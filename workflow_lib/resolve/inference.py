@@ -90,13 +90,15 @@ def _prepare_state(state_dir: Path, fingerprint: dict, comm) -> list[dict]:
 
 
 def optimize(likelihood: Likelihood, schedule: list[dict], state_dir: str | Path, fingerprint: dict,
-             seed: int, noise_keys: list[str] = (), noise_start=None) -> tuple[ift.SampleListBase, list[dict]]:
+             seed: int, noise_keys: list[str] = (), noise_start=None, phase_end=None
+             ) -> tuple[ift.SampleListBase, list[dict]]:
     """Run the schedule; return the final posterior samples and the per-iteration history.
 
     In phases with ``learn_noise: false`` the parameters ``noise_keys`` stay at their
     start (weights as delivered) and are not sampled: the sky first, then its noise.
     ``noise_start(residual_sums)`` gives their latent values at the first learning
-    iteration, from the residuals of the sky found so far.
+    iteration, from the residuals of the sky found so far. ``phase_end(samples, iteration)``
+    is called after the last iteration of every phase.
     """
     state_dir = Path(state_dir)
     comm = mpi_communicator()
@@ -122,8 +124,11 @@ def optimize(likelihood: Likelihood, schedule: list[dict], state_dir: str | Path
                  entry["reduced_chi2_learned_weights"], entry["wall_s"])
         if is_master(comm):
             (state_dir / "history.json").write_text(json.dumps(history, indent=1))
+        if phase_end is not None and iteration in last_of_phase:
+            phase_end(samples, iteration)
 
     first = next((i for i in range(total_iterations(schedule)) if phase_at(schedule, i)["learn_noise"]), None)
+    last_of_phase = set(np.cumsum([p["iterations"] for p in schedule]) - 1)
 
     def start_noise(samples):
         mean = samples.average()

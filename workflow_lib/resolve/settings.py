@@ -21,6 +21,8 @@ FILES = {
     "hyper_md": "hyperparameters.md",
     "history_csv": "history.csv",
     "history_png": "history.png",
+    "fit_csv": "fit.csv",
+    "fit_md": "fit.md",
 }
 
 

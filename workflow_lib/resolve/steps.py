@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -10,7 +11,10 @@ import nifty8 as ift
 import numpy as np
 
 from .. import fitsio, provenance, seeds, tables
-from . import archive, compare, inference, likelihood, noise, observation, products, response, settings, sky
+from . import (archive, compare, diagnostics, inference, likelihood, noise, observation, products, response,
+               settings, sky)
+
+log = logging.getLogger(__name__)
 
 
 def image_grid(obs: observation.Observation, npix: int, cell_arcsec: float) -> fitsio.Grid:
@@ -25,7 +29,7 @@ def read_observation(ms: str, data: dict) -> observation.Observation:
 
 
 def build(obs: observation.Observation, spec: dict, threads: int):
-    """Sky model, noise model and likelihood of a run (``spec``: image, sky, noise, response)."""
+    """Sky model, noise model, likelihood and exact response of a run (``spec``: image, sky, noise, response)."""
     img, resp = spec["image"], spec["response"]
     npix, cell = img["npix"], img["cell_arcsec"]
     obs.check_image(npix, cell)
@@ -36,18 +40,32 @@ def build(obs: observation.Observation, spec: dict, threads: int):
     R = response.Response(sky_model.domain, gridder, factor)
     noise_model = noise.noise_model(obs, spec["noise"])
     normal = response.ImagePlaneNormal(obs, npix, gridder, factor, threads) if resp["mode"] == "psf" else None
-    return sky_model, noise_model, likelihood.build(obs, sky_model, noise_model, R, resp["mode"], normal)
+    return sky_model, noise_model, likelihood.build(obs, sky_model, noise_model, R, resp["mode"], normal), R
+
+
+def model_visibilities(samples, sky_model: sky.SkyModel, R: response.Response) -> np.ndarray:
+    """``(nsamples, nvis)`` visibilities of the posterior samples, through the exact response."""
+    return np.array([R(s).val for s in samples.iterator(sky_model.sky)])
 
 
 def infer(obs: observation.Observation, spec: dict, state_dir: str, fingerprint: dict, seed: int, threads: int = 1):
-    """Build the models of ``spec`` and run its schedule: (sky model, noise model, samples, history)."""
-    sky_model, noise_model, lh = build(obs, spec, threads)
+    """Build the models of ``spec`` and run its schedule: (sky model, noise model, samples, history, response).
+
+    The fit per spectral window and per |uv| bin is logged at the end of every phase.
+    """
+    sky_model, noise_model, lh, R = build(obs, spec, threads)
     noise_keys = [k for k in lh.energy.domain.keys() if k.startswith(noise.PREFIX)]
     counts = np.bincount(obs.spw_index, minlength=len(obs.spws))
     start = (lambda sums: noise_model.start(sums, counts)) if noise_model.alpha is not None else None
+
+    def phase_end(samples, iteration):
+        table = diagnostics.fit_table(obs, model_visibilities(samples, sky_model, R))
+        log.info("fit after iteration %d (reduced chi^2, delivered weights): %s", iteration,
+                 "; ".join(f"{r['selection']} {r['reduced_chi2']:.4g}" for r in table))
+
     samples, history = inference.optimize(lh, spec["inference"]["schedule"], state_dir, fingerprint, seed,
-                                          noise_keys, start)
-    return sky_model, noise_model, samples, history
+                                          noise_keys, start, phase_end)
+    return sky_model, noise_model, samples, history, R
 
 
 def fetch_data(*, data: dict, network: bool, dest: str) -> None:
@@ -81,9 +99,12 @@ def run(*, ms: str, run: dict, seed: int, name: str, state: str, threads: int = 
     fingerprint = {"params": provenance.params_hash(params), "nvis": obs.nvis,
                    "data": [float(np.sum(obs.vis).real), float(np.sum(obs.vis).imag), float(np.sum(obs.weight))]}
     stream = int(seeds.rng(seed, "resolve", name).integers(2**63))
-    sky_model, noise_model, samples, history = infer(obs, spec, state_dir, fingerprint, stream, threads)
+    sky_model, noise_model, samples, history, R = infer(obs, spec, state_dir, fingerprint, stream, threads)
     if not inference.is_master(inference.mpi_communicator()):
         return
+    model_vis = model_visibilities(samples, sky_model, R)
+    apparent = np.array([s.val * R.factor for s in samples.iterator(sky_model.sky)])
+    diagnostics.check_converged(obs, apparent, model_vis, history, name)
     grid = image_grid(obs, spec["image"]["npix"], spec["image"]["cell_arcsec"])
     products.write_images(samples, sky_model, grid, out, params)
     products.write_samples(out["samples"], samples, sky_model, grid.cell_arcsec, params)
@@ -91,6 +112,8 @@ def run(*, ms: str, run: dict, seed: int, name: str, state: str, threads: int = 
     products.write_hyperparameters(out["hyper_csv"], out["hyper_md"], samples,
                                    {**sky_model.hyperparameters, **noise_model.hyperparameters}, params)
     products.write_history(out["history_csv"], out["history_png"], history)
+    tables.write_table(diagnostics.fit_table(obs, model_vis), out["fit_csv"], out["fit_md"],
+                       f"RESOLVE {name}: fit at the sampled uv points per spectral window and |uv| bin", params=params)
     shutil.rmtree(Path(state_dir), ignore_errors=True)
 
 

@@ -1,0 +1,75 @@
+"""RESOLVE's self-checks: the fit per window and |uv| bin, and the divergence checks that stop a run."""
+
+import numpy as np
+import pytest
+
+from workflow_lib.resolve import diagnostics, response
+from workflow_lib.resolve.diagnostics import DivergenceError
+from workflow_lib.resolve.observation import C_LIGHT, Observation
+from workflow_lib.skymodels import gaussian_2d
+
+NPIX, CELL, SIGMA = 64, 0.05, 0.01
+
+
+def observe(sky, nvis=4000, seed=2):
+    """Two windows of noisy visibilities (sigma per real and imaginary part) of ``sky`` (Jy/pixel)."""
+    rng = np.random.default_rng(seed)
+    uvw = np.column_stack([rng.normal(0, 3e5, (nvis, 2)), np.zeros(nvis)])
+    gridder = response.Gridder(uvw, CELL, 1e-9, False)
+    truth = gridder.degrid(sky)
+    vis = truth + SIGMA * (rng.normal(size=nvis) + 1j * rng.normal(size=nvis))
+    obs = Observation(ms="synthetic.ms", field_name="f", ra_deg=0.0, dec_deg=0.0, uvw=uvw, vis=vis,
+                      weight=np.full(nvis, SIGMA ** -2.0), spw_index=np.arange(nvis) % 2, freq_hz=np.full(nvis, C_LIGHT),
+                      spws=(0, 1), bandwidth_hz=1e9)
+    return obs, gridder, truth
+
+
+SKY = 0.5 * gaussian_2d(NPIX, NPIX, 32, 32, 4.0, 3.0, 0.0)   # 0.5 Jy at the phase centre
+
+
+def test_the_true_model_fits_at_the_noise_level_in_every_window_and_bin():
+    obs, _, truth = observe(SKY)
+    table = diagnostics.fit_table(obs, np.array([truth, truth]))
+    assert list(table["selection"][:2]) == ["spw 0", "spw 1"] and len(table) == 2 + diagnostics.UV_BINS
+    np.testing.assert_allclose(table["reduced_chi2"], 1.0, atol=0.15)
+    assert np.all(table["reduced_chi2_empty_image"] > 3)
+    bins = table[2:]
+    assert bins["visibilities"].sum() == obs.nvis and np.all(np.diff(bins["uv_min_klambda"]) > 0)
+    # the azimuthal profile of a centred source: its flux at the shortest baselines, falling outwards
+    assert bins["data_re_jy"][0] == pytest.approx(0.5, rel=0.2) and bins["model_re_jy"][-1] < bins["model_re_jy"][0]
+    assert np.all(bins["model_re_std_jy"] == 0)   # two identical samples
+    assert "1 / |uv|min" in table.meta["note"]
+
+
+def test_a_sound_posterior_passes():
+    obs, _, truth = observe(SKY)
+    diagnostics.check_converged(obs, np.array([SKY, SKY]), np.array([truth, truth]), [{"energy": 1.0}], "ok")
+
+
+def test_non_finite_values_stop_the_run():
+    obs, _, truth = observe(SKY)
+    bad = SKY.copy()
+    bad[3, 3] = np.nan
+    with pytest.raises(DivergenceError, match="run 'x' on synthetic.ms diverged: the posterior has non-finite"):
+        diagnostics.check_converged(obs, np.array([bad]), np.array([truth]), [{"energy": 1.0}], "x")
+    with pytest.raises(DivergenceError, match="non-finite"):
+        diagnostics.check_converged(obs, np.array([SKY]), np.array([truth]), [{"energy": np.inf}], "x")
+
+
+def test_a_model_worse_than_an_empty_image_stops_the_run():
+    obs, gridder, _ = observe(SKY)
+    wrong = 20 * gaussian_2d(NPIX, NPIX, 10, 50, 3.0, 3.0, 0.0)   # a bright source where there is none
+    with pytest.raises(DivergenceError, match="fits the data worse than an empty image"):
+        diagnostics.check_converged(obs, np.array([wrong]), np.array([gridder.degrid(wrong)]), [{"energy": 1.0}],
+                                    "x")
+
+
+def test_flux_piling_up_on_the_border_stops_the_run():
+    obs, gridder, truth = observe(SKY)
+    rim = np.zeros((NPIX, NPIX))
+    rim[:3, :] = rim[-3:, :] = 1e-4                  # faint, so the fit barely changes, but all on the border
+    sky = SKY * 0.01 + rim
+    assert diagnostics.border_fraction(sky) > 0.8
+    with pytest.raises(DivergenceError, match=r"lies in the outer eighth of the image, more than a uniform sky"):
+        diagnostics.check_converged(obs, np.array([sky]), np.array([truth]), [{"energy": 1.0}], "x")
+    assert diagnostics.border_fraction(np.ones((NPIX, NPIX))) == pytest.approx(1 - (48 / 64) ** 2)
