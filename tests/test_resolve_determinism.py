@@ -35,7 +35,9 @@ def noisy_ms(tmp_path_factory):
 
 
 def run_resolve(ms, cfg, mode, threads, out):
-    run = config.merge(cfg["resolve"]["runs"]["continuum"], {"response": {"mode": mode}})
+    # 128 pixels: ducc0's FFTs thread from 256 x 256 on (the image-domain mode's doubled grid)
+    run = config.merge(cfg["resolve"]["runs"]["continuum"], {"response": {"mode": mode},
+                                                              "image": {"npix": 128, "cell_arcsec": 0.1}})
     files = {key: str(out / name) for key, name in settings.FILES.items()}
     kwargs = {"ms": str(ms), "run": run, "seed": cfg["seed"], "name": "continuum", "state": str(out / ".state"),
               **files}

@@ -85,7 +85,7 @@ class Gridder:
     Single-threaded: on another thread count ducc0's gridder rounds differently (4e-16 relative for
     ``dirty2vis``; ``vis2dirty`` adds its threads' partial grids in a varying order), MGVI amplifies that to
     tens of percent of the posterior, and reproducible means the same bits at any thread count. The
-    threads go to the FFTs (NIFTy's and :class:`ImagePlaneNormal`'s), which give the same bits on any number.
+    threads go to NIFTy's Hartley transforms, which give the same bits on any number.
     """
 
     uvw: np.ndarray
@@ -140,12 +140,12 @@ class ImagePlaneNormal:
     PSF, j_b its weighted dirty image (not normalised) and c_b = 0.5 d_b^H W_b d_b.
     """
 
-    def __init__(self, obs: Observation, npix: int, gridder: Gridder, factor: np.ndarray, nthreads: int = 1,
+    def __init__(self, obs: Observation, npix: int, gridder: Gridder, factor: np.ndarray,
                  kernel_epsilon: float = 1e-9):
         if gridder.wgridding:
             raise ValueError(f"{obs.ms}: response.mode psf assumes no w-term, but this field needs w-correction; "
                              "use response.mode: exact")
-        self.npix, self.factor, self.nthreads = npix, factor, nthreads
+        self.npix, self.factor = npix, factor
         self.nspw = len(obs.spws)
         self.counts = np.bincount(obs.spw_index, minlength=self.nspw).astype(float)
         self._weight_sqrt = np.sqrt(obs.weight)
@@ -167,8 +167,11 @@ class ImagePlaneNormal:
         self._parseval[[0, npix]] = 1.0
         self._parseval /= (2 * npix) ** 2
 
-    def _rfft(self, image):
-        return ducc0.fft.r2c(image, nthreads=self.nthreads)
+    @staticmethod
+    def _rfft(image):
+        """Single-threaded, as :meth:`convolve`'s inverse: from 256 x 256 on, ducc0's real FFTs round
+        differently on another thread count (its complex and Hartley transforms do not)."""
+        return ducc0.fft.r2c(image, nthreads=1)
 
     def transform(self, shat: np.ndarray) -> np.ndarray:
         """Spectrum of the apparent sky ``f s`` zero-padded to the doubled grid."""
@@ -191,7 +194,7 @@ class ImagePlaneNormal:
     def convolve(self, spectrum: np.ndarray, beta: np.ndarray) -> np.ndarray:
         """sum_b beta_b T_b (f s), on the image grid."""
         out = ducc0.fft.c2r(spectrum * self._combine(beta, self.kernels), lastsize=2 * self.npix, forward=False,
-                            inorm=2, nthreads=self.nthreads)
+                            inorm=2, nthreads=1)
         return out[:self.npix, :self.npix]
 
     def half_chi2(self, sky: np.ndarray):

@@ -39,7 +39,7 @@ def build(obs: observation.Observation, spec: dict, threads: int):
     sky_model = sky.sky_model(npix, cell, img["padding"], spec["sky"])
     R = response.Response(sky_model.domain, gridder, factor)
     noise_model = noise.noise_model(obs, spec["noise"])
-    normal = response.ImagePlaneNormal(obs, npix, gridder, factor, threads) if resp["mode"] == "psf" else None
+    normal = response.ImagePlaneNormal(obs, npix, gridder, factor) if resp["mode"] == "psf" else None
     return sky_model, noise_model, likelihood.build(obs, sky_model, noise_model, R, resp["mode"], normal), R
 
 
