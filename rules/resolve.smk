@@ -134,15 +134,21 @@ if resolve_settings.SIMULATED_RUN in RESOLVE_RUNS:
 
 rule resolve_disk_table:
     input:
+        ms="resources/{observed}.ms",
         images=lambda w: compare_images(w.observed),
+        models=lambda w: compare_images(w.observed, "model"),
         **resolve_files("{observed}", ["samples", "mean", "std"]),
     output:
         csv=resolve_report(f"{R}/tables/resolve_{{observed}}_flux.csv", "resolve_disk_flux", "{observed}"),
         md=f"{R}/tables/resolve_{{observed}}_flux.md",
+        uv_csv=resolve_report(f"{R}/tables/resolve_{{observed}}_uv.csv", "resolve_disk_uv", "{observed}"),
+        uv_md=f"{R}/tables/resolve_{{observed}}_uv.md",
         png=resolve_report(f"{R}/figures/resolve_{{observed}}.png", "resolve_disk_figure", "{observed}"),
         pdf=f"{R}/figures/resolve_{{observed}}.pdf",
     params:
         step="resolve.steps:disk_comparison",
+        data=lambda w: RESOLVE["runs"][w.observed]["data"],
+        primary_beam=lambda w: RESOLVE["runs"][w.observed]["image"]["primary_beam"],
         methods=lambda w: RESOLVE["runs"][w.observed]["compare"]["methods"],
         radii_arcsec=lambda w: RESOLVE["runs"][w.observed]["compare"]["radii_arcsec"],
         centre_offset_arcsec=lambda w: RESOLVE["runs"][w.observed]["compare"]["centre_offset_arcsec"],

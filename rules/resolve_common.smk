@@ -95,10 +95,9 @@ def resolve_runtime(wildcards):
     return int(30 + 5 * iterations * max(1, (run["image"]["npix"] / 128) ** 2))
 
 
-def compare_images(run):
-    """The pb-corrected tCLEAN image of each comparison method of a run, in the order of its methods."""
-    methods = RESOLVE["runs"][run]["compare"]["methods"]
-    return [f"{R}/{run}/images/{m}.image.pbcor.fits" for m in methods]
+def compare_images(run, product="image_pbcor"):
+    """A tCLEAN product (default: the pb-corrected image) of each comparison method of a run, in their order."""
+    return [product_files(f"{R}/{run}/images", m)[product] for m in RESOLVE["runs"][run]["compare"]["methods"]]
 
 
 def resolve_outputs():
@@ -108,7 +107,7 @@ def resolve_outputs():
         if run == resolve_settings.SIMULATED_RUN:
             out += [f"{R}/tables/resolve_continuum_peak_flux.md", f"{R}/tables/resolve_calibration.md"]
         else:
-            out.append(f"{R}/tables/resolve_{run}_flux.md")
+            out += [f"{R}/tables/resolve_{run}_flux.md", f"{R}/tables/resolve_{run}_uv.md"]
         out.append(f"{R}/figures/resolve_{run}.png")
     return out
 

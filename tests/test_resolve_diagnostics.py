@@ -73,3 +73,17 @@ def test_flux_piling_up_on_the_border_stops_the_run():
     with pytest.raises(DivergenceError, match=r"lies in the outer eighth of the image, more than a uniform sky"):
         diagnostics.check_converged(obs, np.array([sky]), np.array([truth]), [{"energy": 1.0}], "x")
     assert diagnostics.border_fraction(np.ones((NPIX, NPIX))) == pytest.approx(1 - (48 / 64) ** 2)
+
+
+def test_models_compared_at_the_uv_points():
+    obs, _, truth = observe(SKY)
+    rng = np.random.default_rng(5)
+    samples = truth + 0.01 * rng.normal(size=(3, obs.nvis))
+    table = diagnostics.profile_comparison(obs, {"right": truth[None], "empty": np.zeros((1, obs.nvis)),
+                                                 "resolve": samples})
+    assert len(table) == diagnostics.UV_BINS and table["visibilities"].sum() == obs.nvis
+    np.testing.assert_allclose(table["right_chi2"], 1.0, atol=0.15)
+    assert np.all(table["empty_chi2"] > table["right_chi2"]) and np.all(table["empty_re_jy"] == 0)
+    assert np.all(table["right_re_std_jy"] == 0) and np.all(table["resolve_re_std_jy"] > 0)
+    np.testing.assert_allclose(table["resolve_re_jy"], table["right_re_jy"], atol=0.002)
+    assert "fluxes within radii up to about" in table.meta["note"]

@@ -88,6 +88,13 @@ def test_real_data_is_copied_imaged_and_tabulated(run):
     assert list(table["method"]) == ["tCLEAN hogbom_natural", "RESOLVE"]
     assert np.all(table["flux_r2_jy"] >= table["flux_r1_jy"]) and np.all(table["flux_r1_jy"] > 0.5)
     assert table["peak_std"][1] > 0
+    uv = Table.read(run / "results" / "tiny" / "tables" / "resolve_hd142527_uv.csv")
+    assert len(uv) == 8 and np.all(np.diff(uv["uv_min_klambda"]) > 0)
+    # both models fit the data at the sampled uv points far better than nothing would at the short baselines
+    fit = Table.read(run / "results" / "tiny" / "hd142527" / "resolve" / "fit.csv")
+    empty = fit["reduced_chi2_empty_image"][fit["selection"] == "uv bin 0"][0]
+    assert uv["tclean_hogbom_natural_chi2"][0] < empty and uv["resolve_chi2"][0] < empty
+    assert uv["resolve_chi2"][0] == pytest.approx(fit["reduced_chi2"][fit["selection"] == "uv bin 0"][0], rel=1e-4)
     hyper = Table.read(run / "results" / "tiny" / "hd142527" / "resolve" / "hyperparameters.csv")
     scales = [r["posterior_mean"] for r in hyper if r["parameter"].startswith("noise scale")]
     assert len(scales) == 3 and all(s > 1 for s in scales)   # the delivered Band 9 weights are too optimistic

@@ -16,6 +16,7 @@ import numpy as np
 from astropy.table import Table
 
 from .. import figures, fitsio, skymodels, tables
+from . import response
 
 
 def read_samples(path: str) -> np.ndarray:
@@ -151,3 +152,20 @@ def comparison_figure(mean_fits: str, std_fits: str, images: dict[str, str], png
         figures.image_panel(ax, data[0] * 1e3, fitsio.Grid.from_header(header, path), title, "mJy/beam",
                             beam=fitsio.beam_arcsec(header), zoom_arcsec=zoom)
     figures.save(fig, png, pdf)
+
+
+def predicted_visibilities(obs, image_fits: str, samples_h5: str | None = None, primary_beam: str = "none"
+                           ) -> np.ndarray:
+    """``(n, nvis)`` visibilities at the uv points of ``obs`` of an apparent-sky image (a tCLEAN model, Jy/pixel),
+    or, with ``samples_h5``, of the RESOLVE samples (true sky, Jy/pixel, on the grid of ``image_fits``) seen
+    through the ``primary_beam``."""
+    data, header = fitsio.read_cube(image_fits)
+    grid = fitsio.Grid.from_header(header, image_fits)
+    if samples_h5 is None:
+        images = np.nan_to_num(data[0])[None]
+    else:
+        beam = response.primary_beam(grid.nx, grid.cell_arcsec, obs.mean_freq_hz, primary_beam)
+        images = read_samples(samples_h5) * beam
+    wgridding = response.use_wgridding(obs, grid.nx, grid.cell_arcsec, "auto")
+    gridder = response.Gridder(obs.uvw, grid.cell_arcsec, 1e-6, wgridding)
+    return np.array([gridder.degrid(image) for image in images])

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from astropy.table import Table
 
+from ..units import RAD_TO_ARCSEC
 from .observation import Observation
 
 UV_BINS = 8
@@ -37,6 +38,30 @@ def uv_bin_edges(obs: Observation, nbins: int = UV_BINS) -> np.ndarray:
     return np.quantile(obs.uv_length, np.linspace(0, 1, nbins + 1))
 
 
+def _uv_bins(obs: Observation, nbins: int) -> list[tuple[str, np.ndarray]]:
+    uv, edges = obs.uv_length, uv_bin_edges(obs, nbins)
+    return [(f"uv bin {b}", (uv >= lo) & ((uv < hi) | (b == nbins - 1)))
+            for b, (lo, hi) in enumerate(zip(edges[:-1], edges[1:]))]
+
+
+def _profile(obs: Observation, vis: np.ndarray, sel: np.ndarray) -> np.ndarray:
+    """Weighted mean real part in ``sel`` of each row of ``vis`` ``(n, nvis)``."""
+    w = obs.weight[sel]
+    return (vis[:, sel].real * w).sum(axis=1) / w.sum()
+
+
+def scale_note(obs: Observation) -> str:
+    u = obs.uv_length.min()
+    return (f"The shortest baseline, {u / 1e3:.4g} kilo-lambda, constrains scales up to about "
+            f"{RAD_TO_ARCSEC / u:.3g} arcsec (1 / |uv|min), i.e. fluxes within radii up to about "
+            f"{RAD_TO_ARCSEC / u / 2:.3g} arcsec; larger ones come from the prior (RESOLVE) or are missing (tCLEAN).")
+
+
+CHI2_NOTE = ("reduced chi^2 = sum w |d - V|^2 / 2N with the delivered weights (1 at their noise level); re_jy: "
+             "weighted mean real part (the azimuthal profile; a source at the phase centre gives its flux at "
+             "|uv| -> 0; a ring oscillates). ")
+
+
 def fit_table(obs: Observation, model_vis: np.ndarray, nbins: int = UV_BINS) -> Table:
     """One row per spectral window and per |uv| bin of the posterior model visibilities ``model_vis``
     ``(nsamples, nvis)``: visibilities, |uv| range (kilo-lambda), reduced chi-square of the sample-mean model and
@@ -45,25 +70,41 @@ def fit_table(obs: Observation, model_vis: np.ndarray, nbins: int = UV_BINS) -> 
     mean_vis = model_vis.mean(axis=0)
     zero = np.zeros_like(mean_vis)
     uv = obs.uv_length
-    edges = uv_bin_edges(obs, nbins)
-    groups = [(f"spw {spw}", obs.spw_index == k) for k, spw in enumerate(obs.spws)]
-    groups += [(f"uv bin {b}", (uv >= lo) & ((uv < hi) | (b == nbins - 1)))
-               for b, (lo, hi) in enumerate(zip(edges[:-1], edges[1:]))]
+    groups = [(f"spw {spw}", obs.spw_index == k) for k, spw in enumerate(obs.spws)] + _uv_bins(obs, nbins)
     rows = []
     for name, sel in groups:
-        w = obs.weight[sel]
-        profile = (model_vis[:, sel].real * w).sum(axis=1) / w.sum()
+        profile = _profile(obs, model_vis, sel)
         rows.append((name, int(sel.sum()), uv[sel].min() / 1e3, uv[sel].max() / 1e3, reduced_chi2(obs, mean_vis, sel),
-                     reduced_chi2(obs, zero, sel), float(np.sum(obs.vis[sel].real * w) / w.sum()),
+                     reduced_chi2(obs, zero, sel), float(_profile(obs, obs.vis[None], sel)[0]),
                      float(profile.mean()), float(profile.std())))
     table = Table(rows=rows, names=("selection", "visibilities", "uv_min_klambda", "uv_max_klambda",
                                     "reduced_chi2", "reduced_chi2_empty_image", "data_re_jy", "model_re_jy",
                                     "model_re_std_jy"))
-    table.meta["note"] = (f"reduced chi^2 = sum w |d - V|^2 / 2N with the delivered weights (1 at their noise "
-                          f"level) of the posterior-mean model and of an empty image; re_jy: weighted mean real "
-                          f"part (the azimuthal profile; a source at the phase centre gives its flux at |uv| -> 0). "
-                          f"The shortest baseline, {uv.min() / 1e3:.4g} kilo-lambda, constrains scales up to about "
-                          f"{206264.8 / uv.min():.3g} arcsec (1 / |uv|min); larger ones come from the prior.")
+    table.meta["note"] = CHI2_NOTE + "Model: the posterior mean; an empty image for comparison. " + scale_note(obs)
+    return table
+
+
+def profile_comparison(obs: Observation, models: dict[str, np.ndarray], nbins: int = UV_BINS) -> Table:
+    """Per |uv| bin: the data's azimuthal profile and, for each model (name -> ``(nsamples, nvis)`` predicted
+    visibilities; one sample for a deterministic image), its reduced chi-square (of the sample mean) and its
+    profile (mean and spread over samples)."""
+    uv = obs.uv_length
+    columns = {"selection": [], "visibilities": [], "uv_min_klambda": [], "uv_max_klambda": [], "data_re_jy": []}
+    for name in models:
+        columns.update({f"{name}_chi2": [], f"{name}_re_jy": [], f"{name}_re_std_jy": []})
+    for label, sel in _uv_bins(obs, nbins):
+        for key, value in (("selection", label), ("visibilities", int(sel.sum())),
+                           ("uv_min_klambda", uv[sel].min() / 1e3), ("uv_max_klambda", uv[sel].max() / 1e3),
+                           ("data_re_jy", float(_profile(obs, obs.vis[None], sel)[0]))):
+            columns[key].append(value)
+        for name, vis in models.items():
+            profile = _profile(obs, vis, sel)
+            columns[f"{name}_chi2"].append(reduced_chi2(obs, vis.mean(axis=0), sel))
+            columns[f"{name}_re_jy"].append(float(profile.mean()))
+            columns[f"{name}_re_std_jy"].append(float(profile.std()))
+    table = Table(columns)
+    table.meta["note"] = (CHI2_NOTE + "Models: each tCLEAN model image (its clean components) and the RESOLVE "
+                          "posterior samples, predicted at the sampled uv points. " + scale_note(obs))
     return table
 
 

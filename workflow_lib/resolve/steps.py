@@ -135,11 +135,20 @@ def continuum_comparison(*, components: str, skymodel: str, images: list[str], m
     compare.comparison_figure(mean, std, by_method, png, pdf)
 
 
-def disk_comparison(*, images: list[str], methods: list[str], samples: str, mean: str, std: str, csv: str, md: str,
-                    png: str, pdf: str, radii_arcsec: list, centre_offset_arcsec: list, params: dict) -> None:
-    """Table 4 and the Fig. 12 layout for a real disk: RESOLVE against the tCLEAN ``images`` (pb-corrected)."""
+def disk_comparison(*, ms: str, images: list[str], models: list[str], methods: list[str], samples: str, mean: str,
+                    std: str, csv: str, md: str, uv_csv: str, uv_md: str, png: str, pdf: str, data: dict,
+                    primary_beam: str, radii_arcsec: list, centre_offset_arcsec: list, params: dict) -> None:
+    """Table 4 and the Fig. 12 layout for a real disk: RESOLVE against the tCLEAN ``images`` (pb-corrected),
+    and both at the sampled uv points of ``ms`` (the tCLEAN ``models`` and the RESOLVE ``samples``)."""
     by_method = dict(zip(methods, images, strict=True))
+    obs = read_observation(ms, data)
     table = compare.disk_flux_table(by_method, samples, mean, radii_arcsec, centre_offset_arcsec)
+    table.meta["note"] += "; " + diagnostics.scale_note(obs)
     tables.write_table(table, csv, md, "Peak (Jy/beam) and flux within radii of the disk centre (Jy), "
                        "tCLEAN and RESOLVE", params=params)
+    predicted = {f"tclean_{m}": compare.predicted_visibilities(obs, path) for m, path in zip(methods, models)}
+    predicted["resolve"] = compare.predicted_visibilities(obs, mean, samples, primary_beam)
+    tables.write_table(diagnostics.profile_comparison(obs, predicted), uv_csv, uv_md,
+                       "tCLEAN and RESOLVE at the sampled uv points: fit and azimuthal profile per |uv| bin",
+                       params=params)
     compare.comparison_figure(mean, std, by_method, png, pdf, zoom_arcsec=max(radii_arcsec) * 1.25)
