@@ -20,6 +20,7 @@ LOGS = f"{R}/logs"
 BENCH = f"{R}/benchmarks"
 CUBES = [f"cubes/cube_{i:04d}" for i in range(config["cubes"]["count"])]
 TARGETS = ["continuum", *CUBES]
+MANIFEST = f"{R}/dataset/manifest.json"
 SHARDS = [f"{k:04d}" for k in range(-(-config["dataset"]["count"] // config["dataset"]["shard_size"]))]
 DATASET_SHARDS = [f"{R}/dataset/shard_{k}.h5" for k in SHARDS]
 
@@ -67,7 +68,7 @@ PAPER_OUTPUTS = [
 
 def all_outputs(benchmark_table=True):
     """Everything the default target builds; the benchmark table comes last as it reads all benchmarks."""
-    out = [f"{R}/dataset/manifest.json", *PAPER_OUTPUTS]
+    out = [MANIFEST, *PAPER_OUTPUTS]
     if benchmark_table:
         out.append(f"{R}/tables/benchmarks.csv")
     for target in TARGETS:

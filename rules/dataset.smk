@@ -100,7 +100,7 @@ rule dataset_manifest:
         checksums=[f"{s}.sha256" for s in DATASET_SHARDS],
         split=f"{R}/dataset/split.json",
     output:
-        out=f"{R}/dataset/manifest.json",
+        out=MANIFEST,
     params:
         step="dataset.manifest:write_manifest",
         dataset=config["dataset"],

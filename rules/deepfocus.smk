@@ -6,7 +6,7 @@ include: "deepfocus_common.smk"
 
 rule train_blobsfinder:
     input:
-        manifest=f"{R}/dataset/manifest.json",
+        manifest=MANIFEST,
     output:
         **df_training_outputs("blobsfinder"),
     params:
@@ -30,7 +30,7 @@ rule train_blobsfinder:
 
 rule train_deepgru:
     input:
-        manifest=f"{R}/dataset/manifest.json",
+        manifest=MANIFEST,
         blobsfinder_model=df_models()["blobsfinder"],
     output:
         **df_training_outputs("deepgru"),
@@ -55,10 +55,10 @@ rule train_deepgru:
 
 rule deepfocus_focus_set:
     input:
-        manifest=f"{R}/dataset/manifest.json",
+        manifest=MANIFEST,
         **df_models(["blobsfinder", "deepgru"]),
     output:
-        out=f"{DF}/focus_set.h5",
+        out=DF_FOCUS_SET,
     params:
         step="deepfocus.steps:focus_set",
         deepfocus=df_section(*DF_INFERENCE),
@@ -78,7 +78,7 @@ rule deepfocus_focus_set:
 
 rule train_resnet:
     input:
-        focus_set=f"{DF}/focus_set.h5",
+        focus_set=DF_FOCUS_SET,
     output:
         **df_training_outputs("resnet_{df_target}"),
     params:
@@ -103,11 +103,10 @@ rule train_resnet:
 
 rule deepfocus_inference:
     input:
-        manifest=f"{R}/dataset/manifest.json",
+        manifest=MANIFEST,
         **df_models(),
     output:
-        catalogue=f"{DF}/test/catalogue.ecsv",
-        timing=f"{DF}/test/timing.json",
+        **DF_TEST_PRODUCTS,
         products=[path for i in DF_TEST for path in df_cube_products(i).values()],
     params:
         step="deepfocus.steps:infer",
@@ -128,7 +127,7 @@ rule deepfocus_inference:
 
 rule deepfocus_tclean:
     input:
-        manifest=f"{R}/dataset/manifest.json",
+        manifest=MANIFEST,
         coverage=f"{R}/dataset/coverage.h5",
         template_ms=f"{R}/dataset/template.ms",
     output:
@@ -157,11 +156,10 @@ rule deepfocus_tclean:
 
 rule deepfocus_pybdsf:
     input:
-        manifest=f"{R}/dataset/manifest.json",
+        manifest=MANIFEST,
         tclean_images=[df_tclean_files(f"{i:04d}")["image"] for i in DF_TCLEAN],
     output:
-        dirty=f"{DF}/pybdsf/dirty.ecsv",
-        tclean=f"{DF}/pybdsf/tclean.ecsv",
+        **DF_PYBDSF,
     params:
         step="deepfocus.evaluation.pybdsf:test_catalogues",
         tclean_cubes=DF_TCLEAN,
@@ -182,12 +180,11 @@ rule deepfocus_pybdsf:
 
 rule deepfocus_evaluate:
     input:
-        manifest=f"{R}/dataset/manifest.json",
+        manifest=MANIFEST,
         **df_models(["blobsfinder", "deepgru"]),
-        catalogue=f"{DF}/test/catalogue.ecsv",
-        timing=f"{DF}/test/timing.json",
-        pybdsf_dirty=f"{DF}/pybdsf/dirty.ecsv",
-        pybdsf_tclean=f"{DF}/pybdsf/tclean.ecsv",
+        **DF_TEST_PRODUCTS,
+        pybdsf_dirty=DF_PYBDSF["dirty"],
+        pybdsf_tclean=DF_PYBDSF["tclean"],
         tclean_images=[df_tclean_files(f"{i:04d}")["image"] for i in DF_TCLEAN],
         tclean_models=[df_tclean_files(f"{i:04d}")["model"] for i in DF_TCLEAN],
         tclean_timings=[df_tclean_files(f"{i:04d}")["timing"] for i in DF_TCLEAN],

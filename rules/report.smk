@@ -59,7 +59,7 @@ rule effective_config:
 rule benchmark_table:
     input:
         all_outputs(benchmark_table=False),
-        timing=f"{DF}/test/timing.json",
+        timing=DF_TEST_PRODUCTS["timing"],
     output:
         csv=report(f"{R}/tables/benchmarks.csv", caption="../report/benchmarks.rst", category="Speed"),
         md=f"{R}/tables/benchmarks.md",

@@ -12,7 +12,8 @@ rule resolve_data:
     params:
         step="resolve.steps:fetch_data",
         data=fetched_data,
-        network=config["network"],
+        # only archive runs depend on the switch: toggling it must not rerun the local ones
+        network=lambda w: config["network"] and "url" in RESOLVE["runs"][w.observed]["data"],
     log:
         f"{LOGS}/resolve_data/{{observed}}.log",
     benchmark:

@@ -102,9 +102,13 @@ def test_deepfocus_tclean_method_must_exist(tmp_path):
 
 
 def test_overlays_merge_mappings_and_replace_lists_and_noise():
-    base = {"a": {"x": 1, "y": [1, 2]}, "noise": {"snr": 5}, "keep": 1}
-    merged = config.merge(base, {"a": {"y": [3]}, "noise": {"rms_jy_per_beam": 0.1}})
-    assert merged == {"a": {"x": 1, "y": [3]}, "noise": {"rms_jy_per_beam": 0.1}, "keep": 1}
+    base = {"a": {"x": 1, "y": [1, 2]}, "cubes": {"noise": {"snr": 5}, "npix": 64},
+            "resolve": {"runs": {"r": {"noise": {"model": "scale", "scale": [1, 0.5]}}}}}
+    merged = config.merge(base, {"a": {"y": [3]}, "cubes": {"noise": {"rms_jy_per_beam": 0.1}},
+                                 "resolve": {"runs": {"r": {"noise": {"scale": [2, 1]}}}}})
+    assert merged["a"] == {"x": 1, "y": [3]}
+    assert merged["cubes"] == {"noise": {"rms_jy_per_beam": 0.1}, "npix": 64}           # alternatives: replaced
+    assert merged["resolve"]["runs"]["r"]["noise"] == {"model": "scale", "scale": [2, 1]}  # a RESOLVE noise model
     assert base["a"]["y"] == [1, 2]   # the base is not touched
 
 

@@ -46,7 +46,8 @@ def run_description(path: str, overlay: str | None) -> tuple[str, str, dict, dic
     """(measurement set, run name, checked run settings, config) from a YAML run description.
 
     The description holds ``ms`` (relative to the file), optionally ``name`` and ``seed``, and the keys of a
-    ``resolve.runs.<name>`` entry of the workflow config (``image`` at least), checked like the workflow's own.
+    ``resolve.runs.<name>`` entry of the workflow config (``image`` at least), checked like the workflow's own;
+    whatever it leaves out has the schema's default (the config's own runs play no part).
     """
     text = Path(path).read_text()
     import yaml
@@ -60,12 +61,11 @@ def run_description(path: str, overlay: str | None) -> tuple[str, str, dict, dic
     if name == "continuum":
         raise UsageError(f"{path}: the name 'continuum' is the workflow's simulated field; choose another")
     spec["data"] = {**spec.get("data", {}), "path": ms}
-    overrides = {"resolve": {"runs": {name: spec}}}
-    if seed is not None:
-        overrides["seed"] = seed
     from . import config
 
-    cfg = config.load(*([overlay] if overlay else []), overrides=overrides)
+    cfg = config.load(*([overlay] if overlay else []), overrides={} if seed is None else {"seed": seed})
+    cfg["resolve"]["runs"] = {name: spec}
+    config.check(cfg)
     return ms, name, cfg["resolve"]["runs"][name], cfg
 
 
@@ -105,9 +105,10 @@ def cmd_tclean(args) -> None:
     for name, method, suffixes in jobs:
         log.info("tclean %s", name)
         products = product_files(str(out), name, *([suffixes] if suffixes else []))
-        tclean_to_fits(ms=args.ms, skymodel=grid, method=method, niter=0 if method is None else args.niter,
-                       threshold_mjy=args.threshold_mjy, selection=selection, casa_log=casa_log,
-                       params={"method": method, "niter": args.niter, "threshold_mjy": args.threshold_mjy,
+        niter = 0 if method is None else args.niter
+        tclean_to_fits(ms=args.ms, skymodel=grid, method=method, niter=niter, threshold_mjy=args.threshold_mjy,
+                       selection=selection, casa_log=casa_log,
+                       params={"method": method, "niter": niter, "threshold_mjy": args.threshold_mjy,
                                "selection": selection}, **products)
     print(f"tCLEAN: {', '.join(name for name, _, _ in jobs)} in {out} (CASA log {casa_log})")
 
@@ -170,7 +171,7 @@ def parser() -> argparse.ArgumentParser:
                    "workflow leaves them in results/<name>/deepfocus/models")
 
     s = command("resolve", cmd_resolve, "directory for the posterior products",
-                "threads (default 1; the numbers depend on it)", "example run description (YAML):\n"
+                "threads (default 1; the products are the same on any number)", "example run description (YAML):\n"
                 "  ms: hd142527.ms\n  image: {npix: 128, cell_arcsec: 0.04}\n  sky: {offset: 26}\n"
                 "  compare: {methods: [hogbom_briggs]}")
     s.add_argument("run", help="YAML run description: ms (relative to the file), optional name and seed, and the "

@@ -21,21 +21,22 @@ from .units import C_LIGHT, RAD_TO_ARCSEC
 
 SCHEMA = Path(__file__).resolve().parent.parent / "config" / "schema.yaml"
 BASE = SCHEMA.parent / "config.yaml"
-# mappings whose keys are alternatives (noise: rms_jy_per_beam or snr): an overlay replaces them whole
-REPLACED_WHOLE = ("noise",)
+# mappings whose keys are alternatives (rms_jy_per_beam or snr): an overlay replaces them whole
+REPLACED_WHOLE = (("continuum", "noise"), ("cubes", "noise"), ("dataset", "noise"))
 
 
 class ConfigError(ValueError):
     """A configuration value that cannot work; the message names the key."""
 
 
-def merge(base: dict, overlay: dict) -> dict:
-    """``overlay`` over ``base``: mappings merge key by key (except :data:`REPLACED_WHOLE`), anything else,
-    lists included, is replaced."""
+def merge(base: dict, overlay: dict, _path: tuple = ()) -> dict:
+    """``overlay`` over ``base``: mappings merge key by key (except those at :data:`REPLACED_WHOLE`), anything
+    else, lists included, is replaced."""
     out = copy.deepcopy(base)
     for key, value in overlay.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and key not in REPLACED_WHOLE:
-            out[key] = merge(out[key], value)
+        path = (*_path, key)
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and path not in REPLACED_WHOLE:
+            out[key] = merge(out[key], value, path)
         else:
             out[key] = copy.deepcopy(value)
     return out

@@ -7,7 +7,9 @@ ones are for the DAG only), each named log other than ``main`` as
 ``<name>_log``, ``threads`` if it asks for it, and ``params`` (all the rule's
 named params as one dict: what made the outputs, recorded in their headers and
 table metadata) if it asks for that. So a rule's keys and the function's
-signature are the one interface; a mismatch is an error naming the key.
+signature are the one interface: a file the function does not take is an error
+naming it, and so is a param unless the function records ``params`` (then the
+param is only recorded, and the log says so).
 
 Before the function's module is imported, the job's stdout and stderr (CASA's
 and ducc0's C++ output too) go to the main log and the thread count is fixed
@@ -54,7 +56,10 @@ def arguments(func, rule: str, input, output, params, log, threads: int) -> dict
                 raise TypeError(f"rule {rule}: {name!r} is both a named {origin[name]} and a named {kind}")
             if name in accepted or takes_any:
                 kwargs[name], origin[name] = _plain(value), kind
-            elif kind != "params" or "params" not in accepted:
+            elif kind == "params" and "params" in accepted:
+                logging.info("rule %s: param %r is recorded only (%s.%s does not take it)", rule, name,
+                             func.__module__, func.__name__)
+            else:
                 raise TypeError(f"rule {rule}: {func.__module__}.{func.__name__} takes no argument {name!r} "
                                 f"(named {kind})")
     if "threads" in accepted:
@@ -96,11 +101,11 @@ def function(step: str):
 def run(job) -> None:
     """Call the function named by ``job.params.step`` with the job's files and parameters (see module doc)."""
     if len(job.log):
-        _redirect(str(job.log[0]))  # the main log: the only one, or the first (named ``main``)
+        _redirect(str(job.log.get("main", job.log[0])))  # the log named main, else the only (or first) one
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr, force=True)
-    set_threads(job.threads)
+    set_threads(job.threads)          # before the libraries load: OpenMP, ducc0, BLAS read the environment
     func = function(job.params.step)
-    set_threads(job.threads)
+    set_threads(job.threads)          # after: PyTorch, if the module loaded it
     kwargs = arguments(func, job.rule, job.input, job.output, job.params, job.log, job.threads)
     start = time.perf_counter()
     logging.info("rule %s: %s, %d thread(s)", job.rule, job.params.step, job.threads)
@@ -114,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     step, kwargs, threads = args[0], json.loads(args[1]), int(args[2]) if len(args) > 2 else 1
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr, force=True)
-    set_threads(threads)
+    set_threads(threads)              # as in run()
     func = function(step)
     set_threads(threads)
     if "threads" in inspect.signature(func).parameters:

@@ -48,10 +48,6 @@ def shard_range(shard: int, shard_size: int, count: int) -> range:
     return range(start, min(start + shard_size, count))
 
 
-def n_shards(count: int, shard_size: int) -> int:
-    return -(-count // shard_size)
-
-
 def source_snr(imager: ChannelImager, sources: list[skymodels.LineSource], grid, rms: float) -> tuple[list, list]:
     """Noise-free dirty peak (Jy/beam) of each source alone at its line-centre channel, and peak / rms."""
     peaks = []

@@ -13,8 +13,13 @@ RESNET_TARGETS = ("fwhm_major", "fwhm_minor", "pa", "flux")
 MODELS = ("blobsfinder", "deepgru", *(f"resnet_{t}" for t in RESNET_TARGETS))
 # what training one model writes into its directory (``resume`` only while it runs)
 TRAINING_FILES = {"model": "model.pt", "history": "history.csv", "curve": "loss.png", "resume": "resume.pt"}
-# what the pipeline writes per cube
+# what the pipeline writes per cube, and for a whole split (one catalogue and the timing)
 CUBE_PRODUCTS = {"catalogue": "catalogue.ecsv", "model": "model.fits", "continuum": "continuum.fits"}
+SPLIT_PRODUCTS = {"catalogue": "catalogue.ecsv", "timing": "timing.json"}
+# the ResNets' training set; the baselines: tCLEAN of one test cube, PyBDSF on all of them
+FOCUS_SET = "focus_set.h5"
+TCLEAN_FILES = {"image": "image.fits", "model": "model.fits", "timing": "timing.json"}
+PYBDSF_FILES = {"dirty": "dirty.ecsv", "tclean": "tclean.ecsv"}
 # the evaluation's tables (deepfocus_<name>.{csv,md}) and figures (deepfocus_<name>.{png,pdf})
 TABLES = ("detection", "vs_pybdsf", "characterisation", "vs_tclean")
 FIGURES = ("completeness", "sweep", "residuals", "examples")

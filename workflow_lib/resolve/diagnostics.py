@@ -34,14 +34,16 @@ def reduced_chi2(obs: Observation, model_vis: np.ndarray, select=slice(None)) ->
 
 
 def uv_bin_edges(obs: Observation, nbins: int = UV_BINS) -> np.ndarray:
-    """|uv| edges (wavelengths) with equal numbers of visibilities per bin."""
-    return np.quantile(obs.uv_length, np.linspace(0, 1, nbins + 1))
+    """|uv| edges (wavelengths) with equal numbers of visibilities per bin (fewer bins where |uv| repeats)."""
+    return np.unique(np.quantile(obs.uv_length, np.linspace(0, 1, nbins + 1)))
 
 
 def _uv_bins(obs: Observation, nbins: int) -> list[tuple[str, np.ndarray]]:
     uv, edges = obs.uv_length, uv_bin_edges(obs, nbins)
-    return [(f"uv bin {b}", (uv >= lo) & ((uv < hi) | (b == nbins - 1)))
+    last = len(edges) - 2
+    bins = [(f"uv bin {b}", (uv >= lo) & ((uv < hi) | (b == last)))
             for b, (lo, hi) in enumerate(zip(edges[:-1], edges[1:]))]
+    return [(name, sel) for name, sel in bins if sel.any()] or [("uv bin 0", np.ones(uv.size, bool))]
 
 
 def _profile(obs: Observation, vis: np.ndarray, sel: np.ndarray) -> np.ndarray:

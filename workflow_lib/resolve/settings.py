@@ -7,8 +7,8 @@ from ..config import ConfigError
 
 SIMULATED_RUN = "continuum"
 
-# every product of a RESOLVE run: key (``--out KEY=PATH``) -> file name (here, not in products.py, so that
-# the Snakefile can read it without importing NIFTy)
+# every product of a RESOLVE run: keyword of ``steps.run`` (and rule output name) -> file name (here, not in
+# products.py, so that the Snakefile can read it without importing NIFTy)
 FILES = {
     "mean": "mean.fits",
     "std": "std.fits",

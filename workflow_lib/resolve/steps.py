@@ -28,7 +28,7 @@ def read_observation(ms: str, data: dict) -> observation.Observation:
                             channels=data["channels"], average=data["average_channels"])
 
 
-def build(obs: observation.Observation, spec: dict, threads: int):
+def build(obs: observation.Observation, spec: dict):
     """Sky model, noise model, likelihood and exact response of a run (``spec``: image, sky, noise, response)."""
     img, resp = spec["image"], spec["response"]
     npix, cell = img["npix"], img["cell_arcsec"]
@@ -48,12 +48,12 @@ def model_visibilities(samples, sky_model: sky.SkyModel, R: response.Response) -
     return np.array([R(s).val for s in samples.iterator(sky_model.sky)])
 
 
-def infer(obs: observation.Observation, spec: dict, state_dir: str, fingerprint: dict, seed: int, threads: int = 1):
+def infer(obs: observation.Observation, spec: dict, state_dir: str, fingerprint: dict, seed: int):
     """Build the models of ``spec`` and run its schedule: (sky model, noise model, samples, history, response).
 
     The fit per spectral window and per |uv| bin is logged at the end of every phase.
     """
-    sky_model, noise_model, lh, R = build(obs, spec, threads)
+    sky_model, noise_model, lh, R = build(obs, spec)
     noise_keys = [k for k in lh.energy.domain.keys() if k.startswith(noise.PREFIX)]
     counts = np.bincount(obs.spw_index, minlength=len(obs.spws))
     start = (lambda sums: noise_model.start(sums, counts)) if noise_model.alpha is not None else None
@@ -86,8 +86,8 @@ def run(*, ms: str, run: dict, seed: int, name: str, state: str, threads: int = 
     """Infer the sky of ``ms`` with the run settings ``run`` and write the products given as keywords (the keys
     of :data:`settings.FILES`); ``state`` is the directory that lets a killed run resume.
 
-    The products are the same bits on any number of ``threads`` (the gridder runs single-threaded, see
-    :class:`response.Gridder`), so the thread count is not a parameter of the result.
+    ``threads`` go to NIFTy's Hartley transforms; the products are the same bits on any number (the gridder
+    and the real FFTs run single-threaded, see :mod:`.response`), so the count is not a parameter of the result.
     """
     unknown = sorted(set(out) ^ set(settings.FILES))
     if unknown:
@@ -99,7 +99,7 @@ def run(*, ms: str, run: dict, seed: int, name: str, state: str, threads: int = 
     fingerprint = {"params": provenance.params_hash(params), "nvis": obs.nvis,
                    "data": [float(np.sum(obs.vis).real), float(np.sum(obs.vis).imag), float(np.sum(obs.weight))]}
     stream = int(seeds.rng(seed, "resolve", name).integers(2**63))
-    sky_model, noise_model, samples, history, R = infer(obs, spec, state_dir, fingerprint, stream, threads)
+    sky_model, noise_model, samples, history, R = infer(obs, spec, state_dir, fingerprint, stream)
     if not inference.is_master(inference.mpi_communicator()):
         return
     model_vis = model_visibilities(samples, sky_model, R)
