@@ -82,9 +82,12 @@ def fetched_data(wildcards):
     return data
 
 
+DATA_DRIVEN_NPIX = 1024  # what memory and run time assume for a grid the data will choose
+
+
 def resolve_mem_mb(wildcards):
     """Memory in MB: visibilities are small next to the images, samples and FFT buffers of the model."""
-    npix = RESOLVE["runs"][wildcards.run]["image"]["npix"]
+    npix = RESOLVE["runs"][wildcards.run]["image"]["npix"] or DATA_DRIVEN_NPIX
     return int(3000 + 0.02 * npix**2)
 
 
@@ -92,7 +95,7 @@ def resolve_runtime(wildcards):
     """Minutes: generous, iterations times image size."""
     run = RESOLVE["runs"][wildcards.run]
     iterations = sum(p["iterations"] for p in run["inference"]["schedule"])
-    return int(30 + 5 * iterations * max(1, (run["image"]["npix"] / 128) ** 2))
+    return int(30 + 5 * iterations * max(1, ((run["image"]["npix"] or DATA_DRIVEN_NPIX) / 128) ** 2))
 
 
 def compare_images(run, product="image_pbcor"):

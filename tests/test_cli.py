@@ -127,6 +127,26 @@ def test_a_diverged_resolve_run_fails_and_writes_no_products(tmp_path):
     assert not (tmp_path / "post" / "mean.fits").exists()
 
 
+@pytest.mark.skipif(not HD142.is_dir(), reason="shared HD 142527 data not available")
+def test_resolve_needs_only_the_measurement_set(tmp_path):
+    """Grid, sky offset and noise prior come from the data and are recorded in the hyperparameter table."""
+    description = tmp_path / "only.yaml"
+    description.write_text(yaml.safe_dump({"ms": str(HD142), "response": {"mode": "psf"}, "inference": {"schedule": [
+        {"iterations": 2, "samples": 1, "learn_noise": False, "kl_iterations": 10, "sampling_iterations": 50},
+        {"iterations": 1, "samples": 1, "kl_iterations": 10, "sampling_iterations": 50}]}}))
+    result = cli("resolve", description, "--out", tmp_path / "post")
+    assert result.returncode == 0, result.stderr[-3000:]
+    hyper = Table.read(tmp_path / "post" / "hyperparameters.csv")
+    chosen = {r["parameter"]: r["posterior_mean"] for r in hyper if r["parameter"].endswith("(data-driven)")}
+    assert set(chosen) == {f"{k} (data-driven)" for k in ("image.npix", "image.cell_arcsec", "sky.offset",
+                                                          "noise.scale")}
+    # Band 9: beam 0.4 arcsec / 8, primary beam 8.5 arcsec; (XX - YY) / 2 says the sigma is 1.4-1.7 x too small
+    assert chosen["image.cell_arcsec (data-driven)"] == pytest.approx(0.05)
+    assert chosen["image.npix (data-driven)"] == 208 and 1.4 < chosen["noise.scale (data-driven)"] < 1.7
+    mean, _ = fitsio.read_cube(tmp_path / "post" / "mean.fits")
+    assert mean.shape[-2:] == (208, 208)
+
+
 def test_resolve_names_what_is_wrong_with_a_run_description(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("image: {npix: 64, cell_arcsec: 0.08}\n")

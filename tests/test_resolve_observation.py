@@ -80,6 +80,7 @@ def test_stokes_i_from_parallel_hands_with_combined_weights(ms):
     assert obs.field_name == "src" and obs.spws == (0, 1)
     assert obs.nvis == 2 * 4 * ROWS_PER_WINDOW
     np.testing.assert_allclose(obs.vis, 3.0 + 0j)                 # (XX + YY) / 2
+    np.testing.assert_allclose(obs.vis_difference, -1.0 + 1j)     # (XX - YY) / 2
     np.testing.assert_allclose(obs.weight, 4 * 1 * 3 / (1 + 3))   # 1 / var((XX + YY) / 2)
     assert (obs.ra_deg, obs.dec_deg) == pytest.approx((239.1746, -35.0))
     assert np.bincount(obs.spw_index).tolist() == [4 * ROWS_PER_WINDOW] * 2

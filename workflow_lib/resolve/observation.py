@@ -42,6 +42,9 @@ class Observation:
     spws: tuple[int, ...]
     bandwidth_hz: float   # from the lowest to the highest selected channel edge
     dropped: dict = dataclass_field(default_factory=dict)
+    # (nvis,) half difference of the parallel hands, (XX - YY) / 2: Stokes I's noise without its signal;
+    # None for data stored as Stokes I
+    vis_difference: np.ndarray | None = None
 
     @property
     def nvis(self) -> int:
@@ -134,12 +137,13 @@ def read(ms: str | os.PathLike, column: str = "DATA", field: int | str | None = 
     if usable == 0:
         raise ValueError(f"{path}: no usable visibilities remain ({counts['flagged']} flagged, {counts['nonfinite']} "
                          f"NaN/inf, {counts['nonpositive_weight']} with zero or negative weight, of {counts['total']})")
-    uvw, vis, weight, freq = (np.concatenate([p[k] for _, p in parts]) for k in range(4))
+    uvw, vis, weight, freq, difference = (np.concatenate([p[k] for _, p in parts]) for k in range(5))
     spw_index = np.concatenate([np.full(p[1].size, k) for k, (_, p) in enumerate(parts)])
     obs = Observation(ms=str(path), field_name=field_name, ra_deg=ra_deg, dec_deg=dec_deg, uvw=uvw, vis=vis,
                       weight=weight, spw_index=spw_index, freq_hz=freq, spws=tuple(spw for spw, _ in parts),
                       bandwidth_hz=float(max(edges) - min(edges)),
-                      dropped={k: v for k, v in counts.items() if k != "total"})
+                      dropped={k: v for k, v in counts.items() if k != "total"},
+                      vis_difference=difference if np.all(np.isfinite(difference)) else None)
     log.info("%s: %d Stokes I visibilities kept, |uv| up to %.4g wavelengths, natural beam about %.3g arcsec",
              path, obs.nvis, obs.uv_length.max(), obs.natural_beam_fwhm_arcsec())
     return obs
@@ -226,6 +230,7 @@ def _read_window(ms, sub, column, corr_types, freqs, chans, average, counts):
     uvw_m = sub.getcol("UVW").T                                        # (nrow, 3)
     with np.errstate(divide="ignore", invalid="ignore"):  # NaN/inf and zero weights are counted below
         vis = data.mean(axis=0)
+        difference = (data[0] - data[1]) / 2 if len(hands) == 2 else np.full_like(vis, np.nan)
         wgt = np.where((weight > 0).all(axis=0), weight.prod(axis=0) / weight.sum(axis=0) * len(hands) ** 2, 0.0)
     finite = np.isfinite(vis) & np.isfinite(wgt)
     counts["total"] += flag.size
@@ -238,8 +243,11 @@ def _read_window(ms, sub, column, corr_types, freqs, chans, average, counts):
         wsum = w.sum(axis=0)
         keep = wsum > 0
         vis = (np.where(good, vis, 0) * w).sum(axis=0)[keep] / wsum[keep]
+        difference = (np.where(good, difference, 0) * w).sum(axis=0)[keep] / wsum[keep]
         freq = (freqs[:, None] * w).sum(axis=0)[keep] / wsum[keep]
-        return uvw_m[keep] * (freq / C_LIGHT)[:, None], vis.astype(np.complex128), wsum[keep], freq
+        return (uvw_m[keep] * (freq / C_LIGHT)[:, None], vis.astype(np.complex128), wsum[keep], freq,
+                difference.astype(np.complex128))
     chan, row = np.nonzero(good)
     freq = freqs[chan]
-    return uvw_m[row] * (freq / C_LIGHT)[:, None], vis[chan, row].astype(np.complex128), wgt[chan, row], freq
+    return (uvw_m[row] * (freq / C_LIGHT)[:, None], vis[chan, row].astype(np.complex128), wgt[chan, row], freq,
+            difference[chan, row].astype(np.complex128))

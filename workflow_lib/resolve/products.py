@@ -93,19 +93,23 @@ def write_power_spectrum(csv_path: str, png_path: str, pdf_path: str, samples, s
     plt.close(fig)
 
 
-def hyperparameter_table(samples, operators: dict) -> Table:
-    """The study's Table 1 layout: parameter, prior mean (+- std), posterior mean +- std."""
-    rows = []
+def hyperparameter_table(samples, operators: dict, fixed_rows: list[tuple] = ()) -> Table:
+    """The study's Table 1 layout: parameter, prior mean (+- std), posterior mean +- std; then ``fixed_rows``
+    (settings chosen from the data, see :func:`.defaults.table_rows`)."""
+    rows = list(fixed_rows)
     for name, (op, prior) in operators.items():
         mean, std = _stat(samples, op)
         rows.append((name, prior, float(mean), float(std), f"{float(mean):.4g} +- {float(std):.2g}"))
     return Table(rows=rows, names=("parameter", "prior", "posterior_mean", "posterior_std", "posterior"))
 
 
-def write_hyperparameters(csv_path, md_path, samples, operators: dict, params) -> None:
-    table = hyperparameter_table(samples, operators)
+def write_hyperparameters(csv_path, md_path, samples, operators: dict, params, fixed_rows: list[tuple] = ()
+                          ) -> None:
+    table = hyperparameter_table(samples, operators, fixed_rows)
     table.meta["note"] = ("prior: mean +- std of the (log-)normal prior; offset is fixed, its row reports the "
-                          "posterior mean of ln I over the padded field; noise scale multiplies the delivered sigma")
+                          "posterior mean of ln I over the padded field; noise scale multiplies the delivered sigma; "
+                          "(data-driven) rows: settings the run left null, chosen from the data as the prior column "
+                          "says")
     tables.write_table(table, csv_path, md_path, "RESOLVE hyperparameters", params=params)
 
 

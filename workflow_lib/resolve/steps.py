@@ -11,8 +11,8 @@ import nifty8 as ift
 import numpy as np
 
 from .. import fitsio, provenance, seeds, tables
-from . import (archive, compare, diagnostics, inference, likelihood, noise, observation, products, response,
-               settings, sky)
+from . import (archive, compare, defaults, diagnostics, inference, likelihood, noise, observation, products,
+               response, settings, sky)
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +92,11 @@ def run(*, ms: str, run: dict, seed: int, name: str, state: str, threads: int = 
     unknown = sorted(set(out) ^ set(settings.FILES))
     if unknown:
         raise TypeError(f"RESOLVE products {unknown} missing or unknown; a run writes {sorted(settings.FILES)}")
-    spec, state_dir = run, state
+    state_dir = state
     ift.set_nthreads(threads)
-    obs = read_observation(ms, spec["data"])
-    params = {"resolve": spec, "seed": seed, "name": name}
+    obs = read_observation(ms, run["data"])
+    params = {"resolve": run, "seed": seed, "name": name}
+    spec, chosen = defaults.complete(obs, run)
     fingerprint = {"params": provenance.params_hash(params), "nvis": obs.nvis,
                    "data": [float(np.sum(obs.vis).real), float(np.sum(obs.vis).imag), float(np.sum(obs.weight))]}
     stream = int(seeds.rng(seed, "resolve", name).integers(2**63))
@@ -110,7 +111,8 @@ def run(*, ms: str, run: dict, seed: int, name: str, state: str, threads: int = 
     products.write_samples(out["samples"], samples, sky_model, grid.cell_arcsec, params)
     products.write_power_spectrum(out["power_csv"], out["power_png"], out["power_pdf"], samples, sky_model)
     products.write_hyperparameters(out["hyper_csv"], out["hyper_md"], samples,
-                                   {**sky_model.hyperparameters, **noise_model.hyperparameters}, params)
+                                   {**sky_model.hyperparameters, **noise_model.hyperparameters}, params,
+                                   defaults.table_rows(chosen))
     products.write_history(out["history_csv"], out["history_png"], history)
     tables.write_table(diagnostics.fit_table(obs, model_vis), out["fit_csv"], out["fit_md"],
                        f"RESOLVE {name}: fit at the sampled uv points per spectral window and |uv| bin", params=params)
