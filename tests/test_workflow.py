@@ -81,8 +81,21 @@ def test_figures_tables_and_report(run):
     # captions of report entries (file names alone also appear in the rules' code listings)
     for caption in ("Speed of each method in this run", "The simulated continuum field (the study's Fig. 9)",
                     "posterior power spectrum of the log-sky", "correlated-field hyperparameters",
-                    "DeepFocus detection on the test split", "DeepFocus stage by stage on the first test cubes"):
+                    "DeepFocus detection on the test split", "DeepFocus stage by stage on the first test cubes",
+                    "Where DeepFocus loses the true sources of the test split"):
         assert caption in html, caption
+
+
+def test_stage_losses_follow_every_true_source(run):
+    losses = Table.read(run / "tables" / "deepfocus_stage_losses.csv")
+    detection = Table.read(run / "tables" / "deepfocus_detection.csv")
+    overall = losses[losses["snr_bin"] == "all"][0]
+    stages = ["blobsfinder", "deepgru", "line_merging", "snr_rules", "box_3d", "characterised"]
+    assert all(overall[a] >= overall[b] for a, b in zip(stages, stages[1:]))   # cumulative: never rises
+    assert overall["box_3d"] <= overall["box_3d_any"]
+    assert overall["n_true"] == detection[detection["method"] == "DeepFocus (3-D)"]["n_true"][0]
+    completeness = detection[(detection["method"] == "DeepFocus (3-D)") & (detection["snr_bin"] == "all")]
+    assert overall["box_3d_any"] == completeness["completeness"][0]
 
 
 def test_second_run_has_nothing_to_do(run):

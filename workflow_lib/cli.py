@@ -15,6 +15,8 @@ import re
 import sys
 from pathlib import Path
 
+import yaml
+
 from .step import LOG_FORMAT, set_threads
 
 PROG = "alma-imaging"
@@ -45,16 +47,13 @@ def cmd_deepfocus(args) -> None:
 def run_description(path: str, overlay: str | None) -> tuple[str, str, dict, dict]:
     """(measurement set, run name, checked run settings, config) from a YAML run description.
 
-    The description holds ``ms`` (relative to the file), optionally ``name`` and ``seed``, and the keys of a
-    ``resolve.runs.<name>`` entry of the workflow config (``image`` at least), checked like the workflow's own;
-    whatever it leaves out has the schema's default (the config's own runs play no part).
+    The description holds ``ms`` (relative to the file), optionally ``name`` and ``seed``, and any keys of a
+    ``resolve.runs.<name>`` entry of the workflow config, checked like the workflow's own; whatever it leaves
+    out has the schema's default, data-driven where that is null (the config's own runs play no part).
     """
-    text = Path(path).read_text()
-    import yaml
-
-    spec = yaml.safe_load(text) or {}
+    spec = yaml.safe_load(Path(path).read_text()) or {}
     if not isinstance(spec, dict) or "ms" not in spec:
-        raise UsageError(f"{path}: a run description needs 'ms: <measurement set>' (and 'image: {{npix, cell_arcsec}}')")
+        raise UsageError(f"{path}: a run description needs 'ms: <measurement set>'")
     ms = str((Path(path).parent / spec.pop("ms")).resolve())
     name = spec.pop("name", None) or re.sub(r"[^a-z0-9_]", "_", Path(ms).stem.lower())
     seed = spec.pop("seed", None)
@@ -171,9 +170,9 @@ def parser() -> argparse.ArgumentParser:
                    "workflow leaves them in results/<name>/deepfocus/models")
 
     s = command("resolve", cmd_resolve, "directory for the posterior products",
-                "threads (default 1; the products are the same on any number)", "example run description (YAML):\n"
-                "  ms: hd142527.ms\n  image: {npix: 128, cell_arcsec: 0.04}\n  sky: {offset: 26}\n"
-                "  compare: {methods: [hogbom_briggs]}")
+                "threads (default 1; the products are the same on any number)", "example run description (YAML); only ms is needed, the grid, sky offset and noise prior\n"
+                "come from the data unless given:\n  ms: hd142527.ms\n  image: {npix: 128, cell_arcsec: 0.04}\n"
+                "  response: {mode: psf}")
     s.add_argument("run", help="YAML run description: ms (relative to the file), optional name and seed, and the "
                    "keys of a resolve.runs entry of the workflow config")
 

@@ -21,7 +21,7 @@ FOCUS_SET = "focus_set.h5"
 TCLEAN_FILES = {"image": "image.fits", "model": "model.fits", "timing": "timing.json"}
 PYBDSF_FILES = {"dirty": "dirty.ecsv", "tclean": "tclean.ecsv"}
 # the evaluation's tables (deepfocus_<name>.{csv,md}) and figures (deepfocus_<name>.{png,pdf})
-TABLES = ("detection", "vs_pybdsf", "characterisation", "vs_tclean")
+TABLES = ("detection", "stage_losses", "vs_pybdsf", "characterisation", "vs_tclean")
 FIGURES = ("completeness", "sweep", "residuals", "examples")
 
 

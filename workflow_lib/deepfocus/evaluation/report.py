@@ -38,6 +38,7 @@ from ...tables import write_table
 from . import characterisation, examples, matching, reconstruction
 from . import figures as plots
 from .detection import Detections, unique_2d
+from .stages import cube_flags, stage_table
 
 log = logging.getLogger(__name__)
 BOX_2D = ["box_x0", "box_y0", "box_x1", "box_y1"]  # PyBDSF catalogues
@@ -59,10 +60,12 @@ def collect(manifest: str, pipeline: DeepFocus, catalogue: Table, pybdsf: Table,
               "deepfocus_2d": Detections("DeepFocus (2-D)", ev["iou_2d"], ev["max_offset_pix"]),
               "pybdsf_2d": Detections("PyBDSF dirty (2-D)", ev["iou_2d"], ev["max_offset_pix"])}
     order, cube_truth, cube_catalogue = [], [], []
+    stage_passed, stage_any, stage_snr = [], [], []
     lines = pipeline.settings["lines"]
     for indices, arrays in batches(ds, config["batch_cubes"]):
         prob = blobsfinder.probability(finder, arrays["dirty"].sum(axis=1), device)
-        for i, cube, p in zip(indices, arrays["dirty"], prob):
+        found = pipeline.stages(arrays["dirty"])
+        for k, (i, cube, p) in enumerate(zip(indices, arrays["dirty"], prob)):
             t = truth[truth["cube"] == i]
             boxes3 = geometry.source_boxes(t, beam, cell, shape)
             boxes2 = boxes3[:, [0, 1, 3, 4]]
@@ -77,6 +80,12 @@ def collect(manifest: str, pipeline: DeepFocus, catalogue: Table, pybdsf: Table,
                                          measured([b["centre"] for b in blobs]))
             _add_lines(stages["deepgru_1d"], gru, cube, t, boxes2, lines, device)
             c = catalogue[catalogue["cube"] == i]
+            mine = [j for j, (cube_k, _) in enumerate(found.blobs) if cube_k == k]
+            passed, any_path = cube_flags(boxes3, [found.blobs[j][1] for j in mine],
+                                                 found.emission[mine], [found.sources[j] for j in mine], c, lines, ev)
+            stage_passed.append(passed)
+            stage_any.append(any_path)
+            stage_snr.append(snr)
             pred3 = boxes_of(c)
             xy = list(zip(np.asarray(c["x_pix"], float), np.asarray(c["y_pix"], float)))
             stages["deepfocus_3d"].add(boxes3, snr, pred3, np.asarray(c["score"], float), measured(xy))
@@ -89,8 +98,10 @@ def collect(manifest: str, pipeline: DeepFocus, catalogue: Table, pybdsf: Table,
             order.append(i)
             cube_truth.append(t)
             cube_catalogue.append(c)
+    losses = stage_table(np.concatenate(stage_passed), np.concatenate(stage_any), np.concatenate(stage_snr),
+                                ev["snr_bins"])
     return {"stages": stages, "order": order, "truth": cube_truth, "catalogue": cube_catalogue, "beam": beam,
-            "grid": ds.grid()}
+            "grid": ds.grid(), "losses": losses}
 
 
 def _add_lines(stage: Detections, gru, cube, t: Table, boxes2: np.ndarray, lines: dict, device) -> None:
@@ -217,6 +228,8 @@ def evaluate(*, manifest: str, blobsfinder: str, deepgru: str, catalogue: str, t
                                            sorted(tclean), config)
     detection = detection_table(stages, config)
     write_table(detection, *table_files["detection"], "DeepFocus: detection per stage on the test split", params)
+    write_table(collected["losses"], *table_files["stage_losses"],
+                "DeepFocus: where the true sources are lost, stage by stage (test split)", params)
     comparison, points = pybdsf_comparison(stages, units, bdsf_tclean, config)
     comparison.meta["note"] = (f"matched thresholds: PyBDSF thresh_pix={points['pybdsf_thresh_pix']}, DeepFocus "
                                f"score >= {points['deepfocus_matched_score']:.3g}; completeness per true SNR, "
