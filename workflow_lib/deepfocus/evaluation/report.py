@@ -50,7 +50,7 @@ def collect(manifest: str, pipeline: DeepFocus, catalogue: Table, pybdsf: Table,
     ``pipeline`` holds the trained Blobs Finder and DeepGRU (no ResNets needed).
     """
     ev, device = config["evaluation"], pipeline.device
-    finder, gru, meta = pipeline.finder, pipeline.gru, pipeline.meta
+    gru, meta = pipeline.gru, pipeline.meta
     beam, cell, shape = pipeline.beam, meta["cell_arcsec"], tuple(meta["shape"])
     ds = CubeDataset(manifest, "test", ("dirty",))
     truth = ds.sources()
@@ -63,9 +63,8 @@ def collect(manifest: str, pipeline: DeepFocus, catalogue: Table, pybdsf: Table,
     stage_passed, stage_any, stage_snr = [], [], []
     lines = pipeline.settings["lines"]
     for indices, arrays in batches(ds, config["batch_cubes"]):
-        prob = blobsfinder.probability(finder, arrays["dirty"].sum(axis=1), device)
-        found = pipeline.stages(arrays["dirty"])
-        for k, (i, cube, p) in enumerate(zip(indices, arrays["dirty"], prob)):
+        found = pipeline.stages(arrays["dirty"])   # the pipeline's own stages 1-4, for the stage-loss table
+        for k, (i, cube, p) in enumerate(zip(indices, arrays["dirty"], found.probability)):
             t = truth[truth["cube"] == i]
             boxes3 = geometry.source_boxes(t, beam, cell, shape)
             boxes2 = boxes3[:, [0, 1, 3, 4]]
@@ -81,8 +80,8 @@ def collect(manifest: str, pipeline: DeepFocus, catalogue: Table, pybdsf: Table,
             _add_lines(stages["deepgru_1d"], gru, cube, t, boxes2, lines, device)
             c = catalogue[catalogue["cube"] == i]
             mine = [j for j, (cube_k, _) in enumerate(found.blobs) if cube_k == k]
-            passed, any_path = cube_flags(boxes3, [found.blobs[j][1] for j in mine],
-                                                 found.emission[mine], [found.sources[j] for j in mine], c, lines, ev)
+            passed, any_path = cube_flags(boxes3, [found.blobs[j][1] for j in mine], found.emission[mine],
+                                          [found.sources[j] for j in mine], c, lines, ev)
             stage_passed.append(passed)
             stage_any.append(any_path)
             stage_snr.append(snr)
@@ -99,7 +98,7 @@ def collect(manifest: str, pipeline: DeepFocus, catalogue: Table, pybdsf: Table,
             cube_truth.append(t)
             cube_catalogue.append(c)
     losses = stage_table(np.concatenate(stage_passed), np.concatenate(stage_any), np.concatenate(stage_snr),
-                                ev["snr_bins"])
+                         ev["snr_bins"])
     return {"stages": stages, "order": order, "truth": cube_truth, "catalogue": cube_catalogue, "beam": beam,
             "grid": ds.grid(), "losses": losses}
 
