@@ -15,7 +15,8 @@ rule resolve_data:
         # only archive runs depend on the switch: toggling it must not rerun the local ones
         network=lambda w: config["network"] and "url" in RESOLVE["runs"][w.observed]["data"],
     log:
-        f"{LOGS}/resolve_data/{{observed}}.log",
+        main=f"{LOGS}/resolve_data/{{observed}}.log",
+        casa=f"{LOGS}/resolve_data/{{observed}}.casa.log",
     benchmark:
         f"{BENCH}/resolve_data/{{observed}}.tsv"
     conda:

@@ -6,9 +6,14 @@ from workflow_lib.resolve import settings as resolve_settings
 RESOLVE = config["resolve"]
 
 
+def _local_file(data):
+    """The run's own measurement set or uvfits file (relative to the workflow directory); None for downloads."""
+    return data.get("path", data.get("uvfits"))
+
+
 def _absent_optional(run):
     data = run["data"]
-    return data.get("optional") and not (Path(workflow.basedir) / data["path"]).exists()
+    return data.get("optional") and not (Path(workflow.basedir) / _local_file(data)).exists()
 
 
 # runs that download public data only take part when the network is allowed (`--config network=true`);
@@ -29,7 +34,7 @@ if RESOLVE_OFFLINE and not config["network"]:
 if RESOLVE_ABSENT:
     logger.warning(
         f"RESOLVE runs {', '.join(RESOLVE_ABSENT)} skipped: their measurement set is not on this machine "
-        f"({', '.join(RESOLVE['runs'][n]['data']['path'] for n in RESOLVE_ABSENT)} relative to {workflow.basedir})"
+        f"({', '.join(_local_file(RESOLVE['runs'][n]['data']) for n in RESOLVE_ABSENT)} relative to {workflow.basedir})"
     )
 RESOLVE_OBSERVED = [n for n in RESOLVE["runs"] if n != resolve_settings.SIMULATED_RUN]
 RESOLVE_PRODUCTS = resolve_settings.FILES
@@ -69,16 +74,17 @@ def resolve_ms(wildcards):
 
 
 def local_ms(wildcards):
-    """A local measurement set named in the config, relative to the workflow directory; [] for downloads."""
-    data = RESOLVE["runs"][wildcards.observed]["data"]
-    return str(Path(workflow.basedir) / data["path"]) if "path" in data else []
+    """A local measurement set or uvfits file named in the config, as an absolute path; [] for downloads."""
+    local = _local_file(RESOLVE["runs"][wildcards.observed]["data"])
+    return str(Path(workflow.basedir) / local) if local else []
 
 
 def fetched_data(wildcards):
     """The data section of a real-data run, a local path made absolute."""
     data = dict(RESOLVE["runs"][wildcards.observed]["data"])
-    if "path" in data:
-        data["path"] = local_ms(wildcards)
+    for key in ("path", "uvfits"):
+        if key in data:
+            data[key] = local_ms(wildcards)
     return data
 
 

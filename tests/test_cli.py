@@ -153,3 +153,22 @@ def test_resolve_names_what_is_wrong_with_a_run_description(tmp_path):
     one_line_error(cli("resolve", bad, "--out", tmp_path), "resolve", "needs 'ms: <measurement set>'")
     bad.write_text(f"ms: {HD142}\nimage: {{npix: 64, cell_arcsec: 0.08}}\nsky: {{offst: 3}}\n")
     one_line_error(cli("resolve", bad, "--out", tmp_path), "resolve", "does not match config/schema.yaml")
+
+
+@pytest.mark.skipif(not HD142.is_dir(), reason="shared HD 142527 data not available")
+def test_tclean_of_a_uvfits_file(tmp_path):
+    """A uvfits file (CASA's export of HD 142527) is imported and imaged like the measurement set."""
+    from workflow_lib.casa import casa
+
+    uvfits = tmp_path / "hd142527.uvfits"
+    casa(str(tmp_path / "casa.log")).tasks.exportuvfits(vis=str(HD142), fitsfile=str(uvfits), datacolumn="data",
+                                                         combinespw=True, padwithflags=True)
+    from_uvfits = cli("tclean", uvfits, "--npix", 128, "--cell", 0.08, "--out", tmp_path / "a")
+    from_ms = cli("tclean", HD142, "--npix", 128, "--cell", 0.08, "--out", tmp_path / "b")
+    assert from_uvfits.returncode == 0 and from_ms.returncode == 0, from_uvfits.stderr[-3000:]
+    assert (tmp_path / "a" / "imported.ms" / "table.dat").is_file()
+    a, _ = fitsio.read_cube(tmp_path / "a" / "dirty.image.fits")
+    b, _ = fitsio.read_cube(tmp_path / "b" / "dirty.image.fits")
+    np.testing.assert_allclose(a, b, atol=1e-5 * np.abs(b).max())
+    one_line_error(cli("tclean", tmp_path / "casa.log", "--npix", 64, "--cell", 0.1, "--out", tmp_path / "c"),
+                   "tclean", "casa.log: not a FITS file")

@@ -105,3 +105,22 @@ def test_archive_runs_refuse_the_network_when_it_is_off(tmp_path, config):
     assert result.returncode != 0
     log = (tmp_path / "results" / "tiny" / "logs" / "resolve_data" / "sz114.log").read_text()
     assert "the network is off" in log and "network=true" in log and "example.invalid" in log
+
+
+@pytest.mark.skipif(not HD142.is_dir(), reason="shared HD 142527 data not available")
+def test_a_uvfits_run_is_imported_into_resources(tmp_path):
+    """A run whose data is a uvfits file: rule resolve_data imports it (CASA importuvfits) into resources/."""
+    from workflow_lib.casa import casa
+    from workflow_lib.resolve import observation
+
+    uvfits = tmp_path / "disk.uvfits"
+    casa(str(tmp_path / "casa.log")).tasks.exportuvfits(vis=str(HD142), fitsfile=str(uvfits), datacolumn="data",
+                                                         combinespw=True, padwithflags=True)
+    cfg = raw_tiny()
+    cfg["resolve"]["runs"]["disk"] = {"data": {"uvfits": str(uvfits)}}
+    overlay = tmp_path / "uvfits.yaml"
+    overlay.write_text(yaml.safe_dump(cfg))
+    result = run_snakemake(tmp_path, "resources/disk.ms", configfile=overlay)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert observation.read(tmp_path / "resources" / "disk.ms").nvis == observation.read(HD142).nvis
+    assert "imported" in (tmp_path / "results" / "tiny" / "logs" / "resolve_data" / "disk.log").read_text()

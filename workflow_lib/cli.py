@@ -27,6 +27,18 @@ class UsageError(ValueError):
     """A command-line value that cannot work."""
 
 
+def _measurement_set(path: str, out: Path, name: str) -> str:
+    """``path`` if it is a measurement set; a uvfits file is imported as ``<out>/<name>.ms`` first."""
+    if Path(path).is_file():
+        from .resolve.archive import import_uvfits
+
+        out.mkdir(parents=True, exist_ok=True)
+        ms = out / f"{name}.ms"
+        import_uvfits(path, ms, str(out / "casa.log"))
+        return str(ms)
+    return path
+
+
 def _config(overlay: str | None) -> dict:
     from . import config
 
@@ -47,7 +59,8 @@ def cmd_deepfocus(args) -> None:
 def run_description(path: str, overlay: str | None) -> tuple[str, str, dict, dict]:
     """(measurement set, run name, checked run settings, config) from a YAML run description.
 
-    The description holds ``ms`` (relative to the file), optionally ``name`` and ``seed``, and any keys of a
+    The description holds ``ms`` (relative to the file; a measurement set or a uvfits file), optionally ``name``
+    and ``seed``, and any keys of a
     ``resolve.runs.<name>`` entry of the workflow config, checked like the workflow's own; whatever it leaves
     out has the schema's default, data-driven where that is null (the config's own runs play no part).
     """
@@ -59,7 +72,7 @@ def run_description(path: str, overlay: str | None) -> tuple[str, str, dict, dic
     seed = spec.pop("seed", None)
     if name == "continuum":
         raise UsageError(f"{path}: the name 'continuum' is the workflow's simulated field; choose another")
-    spec["data"] = {**spec.get("data", {}), "path": ms}
+    spec["data"] = {**spec.get("data", {}), ("uvfits" if Path(ms).is_file() else "path"): ms}
     from . import config
 
     cfg = config.load(*([overlay] if overlay else []), overrides={} if seed is None else {"seed": seed})
@@ -76,6 +89,7 @@ def cmd_resolve(args) -> None:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    ms = _measurement_set(ms, out, name)
     files = {key: str(out / file) for key, file in settings.FILES.items()}
     resolve_run(ms=ms, run=run, seed=cfg["seed"], name=name, state=str(out / ".state"), threads=args.threads,
                 **files)
@@ -96,8 +110,9 @@ def cmd_tclean(args) -> None:
     data = {"column": args.column, "field": field, "spws": args.spw, "channels": None, "average_channels": False}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    ms = _measurement_set(args.ms, out, "imported")
     grid = str(out / "grid.fits")
-    tclean_grid(ms=args.ms, data=data, npix=args.npix, cell_arcsec=args.cell, fits=grid, params={"data": data})
+    tclean_grid(ms=ms, data=data, npix=args.npix, cell_arcsec=args.cell, fits=grid, params={"data": data})
     selection = data_selection(data)
     casa_log = str(out / "casa.log")
     jobs = [("dirty", None, PRODUCTS_DIRTY)] + [(m, methods[m], None) for m in args.method]
@@ -105,7 +120,7 @@ def cmd_tclean(args) -> None:
         log.info("tclean %s", name)
         products = product_files(str(out), name, *([suffixes] if suffixes else []))
         niter = 0 if method is None else args.niter
-        tclean_to_fits(ms=args.ms, skymodel=grid, method=method, niter=niter, threshold_mjy=args.threshold_mjy,
+        tclean_to_fits(ms=ms, skymodel=grid, method=method, niter=niter, threshold_mjy=args.threshold_mjy,
                        selection=selection, casa_log=casa_log,
                        params={"method": method, "niter": niter, "threshold_mjy": args.threshold_mjy,
                                "selection": selection}, **products)
@@ -178,7 +193,7 @@ def parser() -> argparse.ArgumentParser:
 
     s = command("tclean", cmd_tclean, "directory for <method>.<product>.fits", epilog="example: alma-imaging "
                 "tclean hd142527.ms --npix 512 --cell 0.03 --method hogbom_briggs multiscale_briggs --out clean/")
-    s.add_argument("ms", help="measurement set")
+    s.add_argument("ms", help="measurement set, or a uvfits file (imported into --out first)")
     s.add_argument("--npix", type=int, required=True, help="image size in pixels")
     s.add_argument("--cell", type=float, required=True, help="pixel size in arcsec")
     s.add_argument("--method", nargs="*", default=[], help="named methods of imaging.methods (default: dirty only)")

@@ -1,4 +1,5 @@
-"""Measurement sets into the workflow's resources: a local copy, or a checked download from a public archive.
+"""Measurement sets into the workflow's resources: a local copy, an imported uvfits file, or a checked download
+from a public archive.
 
 Shared input data are read-only; the copy is writable because tclean locks
 and writes into the measurement set it images. Downloads happen only when
@@ -43,6 +44,46 @@ def copy_ms(source: str | os.PathLike, dest: str | os.PathLike) -> None:
     shutil.copytree(source, tmp)
     _install(tmp, dest)
     log.info("copied %s to %s", source, dest)
+
+
+# random-group parameters a uvfits file needs for visibilities RESOLVE and tCLEAN can use
+UVFITS_PARAMETERS = ("UU", "VV", "WW", "DATE", "BASELINE")
+
+
+def check_uvfits(path: str | os.PathLike) -> None:
+    """Refuse, naming the file and what is missing, a uvfits file CASA's importuvfits could not make usable."""
+    from astropy.io import fits
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: uvfits file does not exist")
+    try:
+        with fits.open(path) as hdul:
+            header = hdul[0].header
+    except OSError as exc:
+        raise ValueError(f"{path}: not a FITS file ({exc})") from None
+    if not header.get("GROUPS"):
+        raise ValueError(f"{path}: not a uvfits file: its primary HDU holds no random groups (GROUPS = T)")
+    names = [str(header.get(f"PTYPE{i}", "")).strip().upper() for i in range(1, int(header.get("PCOUNT", 0)) + 1)]
+    missing = [p for p in UVFITS_PARAMETERS if not any(n.startswith(p) for n in names)]
+    if missing:
+        raise ValueError(f"{path}: the random groups lack the parameters {missing} (they have {names})")
+
+
+def import_uvfits(source: str | os.PathLike, dest: str | os.PathLike, casa_log: str | None = None) -> None:
+    """A uvfits file as a measurement set at ``dest``, through CASA's importuvfits."""
+    from ..casa import casa
+
+    source, dest = Path(source), Path(dest)
+    check_uvfits(source)
+    tmp = dest.with_name(f".{dest.name}.import")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        casa(casa_log).tasks.importuvfits(fitsfile=str(source.resolve()), vis=str(tmp.resolve()))
+        _install(tmp, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("imported %s as %s", source, dest)
 
 
 def _extract(tar: tarfile.TarFile, members: list, dest: Path, url: str) -> None:

@@ -27,8 +27,8 @@ FILES = {
 
 
 def source(run: dict) -> str:
-    """Where a run's measurement set comes from: simulated, path or url (the schema makes it exactly one)."""
-    return next(k for k in ("simulated", "path", "url") if k in run["data"])
+    """Where a run's measurement set comes from: simulated, path, uvfits or url (the schema makes it exactly one)."""
+    return next(k for k in ("simulated", "path", "uvfits", "url") if k in run["data"])
 
 
 def check(config: dict) -> None:

@@ -68,10 +68,13 @@ def infer(obs: observation.Observation, spec: dict, state_dir: str, fingerprint:
     return sky_model, noise_model, samples, history, R
 
 
-def fetch_data(*, data: dict, network: bool, dest: str) -> None:
-    """Copy (``data.path``) or download (``data.url``) a run's measurement set to ``dest``."""
+def fetch_data(*, data: dict, network: bool, dest: str, casa_log: str | None = None) -> None:
+    """Copy (``data.path``), import (``data.uvfits``) or download (``data.url``) a run's measurement set to
+    ``dest``."""
     if "path" in data:
         archive.copy_ms(data["path"], dest)
+    elif "uvfits" in data:
+        archive.import_uvfits(data["uvfits"], dest, casa_log)
     else:
         archive.download_ms(data["url"], data["member"], dest, data["sha256"], network)
 
