@@ -10,8 +10,8 @@ DF_TCLEAN = DF_TEST[: DF_CFG["evaluation"]["tclean_cubes"]]
 DF_TABLES = df_settings.tables(bool(DF_TCLEAN))
 DF_INFERENCE = ("blobsfinder", "deepgru", "focusing", "focus_size", "batch_cubes")
 DF_FOCUS_SET = f"{DF}/{df_settings.FOCUS_SET}"
-DF_TEST_PRODUCTS = {k: f"{DF}/test/{name}" for k, name in df_settings.SPLIT_PRODUCTS.items()}
-DF_PYBDSF = {k: f"{DF}/pybdsf/{name}" for k, name in df_settings.PYBDSF_FILES.items()}
+DF_TEST_PRODUCTS = df_settings.files_in(f"{DF}/test", df_settings.SPLIT_PRODUCTS)
+DF_PYBDSF = df_settings.files_in(f"{DF}/pybdsf", df_settings.PYBDSF_FILES)
 
 
 wildcard_constraints:
@@ -46,7 +46,7 @@ def df_cube_products(index, kind="test"):
 
 def df_tclean_files(cube):
     """tCLEAN's image and model of a test cube and its timing; ``cube`` is "0003" or the "{index}" wildcard."""
-    return {k: f"{DF}/tclean/cube_{cube}/{name}" for k, name in df_settings.TCLEAN_FILES.items()}
+    return df_settings.files_in(f"{DF}/tclean/cube_{cube}", df_settings.TCLEAN_FILES)
 
 
 def deepfocus_outputs():

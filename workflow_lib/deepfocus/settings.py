@@ -25,8 +25,13 @@ TABLES = ("detection", "stage_losses", "vs_pybdsf", "characterisation", "vs_tcle
 FIGURES = ("completeness", "sweep", "residuals", "examples")
 
 
+def files_in(directory: str | Path, names: dict[str, str]) -> dict[str, str]:
+    """Keyword -> path of each file of a name table above, in ``directory``."""
+    return {key: str(Path(directory) / name) for key, name in names.items()}
+
+
 def training_files(directory: str | Path) -> dict[str, str]:
-    return {key: str(Path(directory) / name) for key, name in TRAINING_FILES.items()}
+    return files_in(directory, TRAINING_FILES)
 
 
 def model_files(models_dir: str | Path) -> dict[str, str]:
@@ -35,7 +40,7 @@ def model_files(models_dir: str | Path) -> dict[str, str]:
 
 
 def cube_products(directory: str | Path) -> dict[str, str]:
-    return {key: str(Path(directory) / name) for key, name in CUBE_PRODUCTS.items()}
+    return files_in(directory, CUBE_PRODUCTS)
 
 
 def tables(with_tclean: bool) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ import logging
 
 import numpy as np
 
-from ..units import ARCSEC, RAD_TO_ARCSEC
+from ..units import ARCSEC, C_LIGHT, RAD_TO_ARCSEC
 from . import response
 from .observation import Observation
 
@@ -36,7 +36,7 @@ def primary_beam_fwhm_arcsec(freq_hz: float, model: str) -> float | None:
     """FWHM of the power pattern ``model`` at ``freq_hz``, measured on the pattern itself (None for none)."""
     if model == "none":
         return None
-    cell = 0.01 * (1.2 * 299792458.0 / freq_hz / 12.0) * RAD_TO_ARCSEC   # 1% of about lambda / D
+    cell = 0.01 * (1.2 * C_LIGHT / freq_hz / 12.0) * RAD_TO_ARCSEC   # 1% of about lambda / D
     profile = response.primary_beam(1024, cell, freq_hz, model)[512, 512:]
     return float(2 * np.interp(0.5, profile[::-1], np.arange(profile.size)[::-1]) * cell)
 

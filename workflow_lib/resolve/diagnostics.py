@@ -135,8 +135,7 @@ def check_converged(obs: Observation, apparent_samples: np.ndarray, model_vis: n
     if chi2 > empty:
         raise DivergenceError(f"{where} diverged: its posterior mean fits the data worse than an empty image "
                               f"(reduced chi^2 {chi2:.4g} against {empty:.4g})")
-    ny, nx = apparent_samples.shape[1:]
-    uniform = 1 - (1 - 2 * max(1, round(ny * BORDER)) / ny) * (1 - 2 * max(1, round(nx * BORDER)) / nx)
+    uniform = border_fraction(np.ones(apparent_samples.shape[1:]))
     fraction = border_fraction(apparent_samples.mean(axis=0))
     if fraction > uniform:
         raise DivergenceError(f"{where} diverged: {fraction:.0%} of the posterior mean's apparent flux lies in the "
