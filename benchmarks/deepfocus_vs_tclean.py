@@ -48,8 +48,9 @@ def main() -> None:
 
     from workflow_lib import config, provenance
     from workflow_lib.dataset.torch_dataset import CubeDataset
+    from workflow_lib.deepfocus import operating_point
     from workflow_lib.deepfocus.pipeline import DeepFocus, settings_of, write_products
-    from workflow_lib.deepfocus.settings import cube_products, model_files
+    from workflow_lib.deepfocus.settings import cube_products, model_files, operating_point_file
     from workflow_lib.deepfocus.trainsets import batches
     from workflow_lib.deepfocus.evaluation.tclean import tclean_cube
     from workflow_lib.simulate.coverage import simulate_empty_sky
@@ -60,7 +61,9 @@ def main() -> None:
     results = ROOT / "results" / cfg["name"]
     manifest = str(results / "dataset" / "manifest.json")
     df_cfg = cfg["deepfocus"]
-    pipeline = DeepFocus.load(model_files(results / "deepfocus" / "models"), settings_of(df_cfg))
+    models = results / "deepfocus" / "models"
+    point = operating_point.load(operating_point_file(models))
+    pipeline = DeepFocus.load(model_files(models), settings_of(df_cfg, point))
     ds = CubeDataset(manifest, "test", ("dirty",))
     grid = ds.grid()
     cubes = np.stack([ds[k]["dirty"].numpy() for k in range(len(ds))])

@@ -1,5 +1,6 @@
-# DeepFocus: one training rule per model (train split, early stopping on validation), inference and
-# evaluation on the test split, tCLEAN and PyBDSF baselines on the same test cubes. They use CUDA when
+# DeepFocus: one training rule per model (train split, early stopping on validation), the operating point
+# (false-positive rule and score threshold) chosen on the validation split, inference and evaluation on the
+# test split, tCLEAN and PyBDSF baselines on the same test cubes. They use CUDA when
 # present and the CPU otherwise; profiles tag the GPU rules (set-resources: gpu) and set their threads.
 include: "deepfocus_common.smk"
 
@@ -101,9 +102,34 @@ rule train_resnet:
         "step.py"
 
 
+rule deepfocus_operating_point:
+    input:
+        manifest=MANIFEST,
+        **df_models(),
+    output:
+        out=DF_OPERATING_POINT,
+    params:
+        step="deepfocus.operating_point:choose",
+        deepfocus=df_section(*DF_INFERENCE, "operating_point"),
+        iou_3d=DF_CFG["evaluation"]["iou_3d"],
+    log:
+        f"{LOGS}/deepfocus_operating_point.log",
+    benchmark:
+        f"{BENCH}/deepfocus_operating_point.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=120,
+    script:
+        "step.py"
+
+
 rule deepfocus_inference:
     input:
         manifest=MANIFEST,
+        point=DF_OPERATING_POINT,
         **df_models(),
     output:
         **DF_TEST_PRODUCTS,
@@ -181,6 +207,7 @@ rule deepfocus_pybdsf:
 rule deepfocus_evaluate:
     input:
         manifest=MANIFEST,
+        point=DF_OPERATING_POINT,
         **df_models(["blobsfinder", "deepgru"]),
         **DF_TEST_PRODUCTS,
         pybdsf_dirty=DF_PYBDSF["dirty"],

@@ -10,6 +10,7 @@ DF_TCLEAN = DF_TEST[: DF_CFG["evaluation"]["tclean_cubes"]]
 DF_TABLES = df_settings.tables(bool(DF_TCLEAN))
 DF_INFERENCE = ("blobsfinder", "deepgru", "focusing", "focus_size", "batch_cubes")
 DF_FOCUS_SET = f"{DF}/{df_settings.FOCUS_SET}"
+DF_OPERATING_POINT = df_settings.operating_point_file(DF_MODELS)
 DF_TEST_PRODUCTS = df_settings.files_in(f"{DF}/test", df_settings.SPLIT_PRODUCTS)
 DF_PYBDSF = df_settings.files_in(f"{DF}/pybdsf", df_settings.PYBDSF_FILES)
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from workflow_lib.deepfocus import blobsfinder, deepgru, focusing, geometry
+from workflow_lib.deepfocus.pipeline import focused_crops
 
 
 def test_covariance_and_shape_are_inverse_and_follow_the_pa_convention():
@@ -117,7 +118,7 @@ def test_deblending_splits_a_blob_with_two_lines_into_two_boxes():
     integrated = cube.sum(axis=0)
     blob = {"box": np.array([10.0, 15.0, 38.0, 33.0]), "score": 0.9}
     lines = [{"centre": 10.0, "fwhm": 4.7, "height": 0.95}, {"centre": 40.0, "fwhm": 4.7, "height": 0.8}]
-    settings = {"focus_size": 48, "bright_snr": 6.0, "min_snr": 1.0}
+    settings = {"focus_size": 48, "bright_snr": 6.0, "min_snr": 1.0, "leak_margin": 1, "rule": "study"}
     found = focusing.box_sources(cube, integrated, blob, lines, settings)
     assert len(found) == 2 and all(f["deblended"] for f in found)
     centres = [geometry.box_centre(f["box"]) for f in found]
@@ -163,3 +164,56 @@ def test_deepgru_target_is_floored_at_the_noise():
     assert bright.max() == pytest.approx(1.0) and bright.min() == pytest.approx(0.0)
     faint = deepgru.target(0.1 + 0.3 * line, dirty, beam_area=1.0)
     assert 0.05 < faint.max() < 0.2  # 0.3 over a floor of 3 sigma (sigma ~ 1)
+
+
+def _bright_and_faint(noise=0.02, seed=4):
+    """A bright source with continuum (line at channel 10) at (16, 24) and a faint line source (channel 40) at
+    (30, 24), 14 pixels apart: the faint one's focused image is dominated by the bright one's continuum."""
+    nchan, n = 64, 48
+    beam = geometry.Beam(6.0, 6.0, 0.0)
+    bright, faint = geometry.footprint((n, n), 16, 24, beam.cov), geometry.footprint((n, n), 30, 24, beam.cov)
+    chan = np.arange(nchan)[:, None, None]
+    cube = (20.0 * np.exp(-0.5 * ((chan - 10) / 2.0) ** 2) + 8.0) * bright
+    cube = cube + 0.5 * np.exp(-0.5 * ((chan - 40) / 2.0) ** 2) * faint
+    return cube + noise * np.random.default_rng(seed).standard_normal(cube.shape)
+
+
+SETTINGS = {"focus_size": 48, "bright_snr": 6.0, "min_snr": 1.0, "leak_margin": 1, "rule": "none"}
+FAINT_LINE = {"centre": 40.0, "fwhm": 4.7, "height": 0.8}
+
+
+def test_a_faint_line_is_located_in_its_line_image_not_on_a_neighbours_continuum():
+    cube = _bright_and_faint()
+    blob = {"box": np.array([21.5, 16.5, 38.5, 31.5]), "score": 0.9}   # around the faint source, into the wing
+    focused = focusing.focus(cube, geometry.line_range(40.0, 4.7))
+    ys, xs = geometry.box_slices(blob["box"])
+    assert np.unravel_index(np.argmax(focused[ys, xs]), focused[ys, xs].shape)[1] + xs.start == 22  # the wing
+    found = focusing.box_sources(cube, cube.sum(axis=0), blob, [FAINT_LINE], SETTINGS)
+    assert len(found) == 1 and found[0]["peak"] == (30, 24)
+    crops = focused_crops(cube, found, 16, 1.5)
+    assert crops["xy"][0] == pytest.approx((30, 24), abs=0.3)
+
+
+def test_a_neighbours_line_seen_through_the_box_edge_is_dropped():
+    cube = _bright_and_faint()
+    blob = {"box": np.array([21.5, 16.5, 38.5, 31.5]), "score": 0.9}
+    bright_line = {"centre": 10.0, "fwhm": 4.7, "height": 0.9}   # the bright source's line, peaking outside the box
+    assert focusing.box_sources(cube, cube.sum(axis=0), blob, [bright_line], SETTINGS) == []
+    kept = focusing.box_sources(cube, cube.sum(axis=0), blob, [bright_line], {**SETTINGS, "leak_margin": 0})
+    assert len(kept) == 1 and kept[0]["peak"][0] == 22   # without the check: at the box's edge
+    assert len(focusing.box_sources(cube, cube.sum(axis=0), blob, [FAINT_LINE], SETTINGS)) == 1
+
+
+def test_deblending_growth_stays_in_the_blob_box():
+    image = _bright_and_faint(noise=0.0).sum(axis=0)
+    box = np.array([21.5, 16.5, 38.5, 31.5])
+    free = focusing.grow(image, (22, 24))
+    confined = focusing.grow(image, (22, 24), box)
+    assert free[0] < 10   # the region runs into the bright source
+    assert confined[0] >= box[0] - 3 and confined[2] <= box[2] + 3
+
+
+def test_the_study_rule_and_no_rule():
+    assert not focusing.keep(3.0, 2.5, 6.0, 1.0, "study") and focusing.keep(3.0, 2.5, 6.0, 1.0, "none")
+    with pytest.raises(ValueError, match="unknown false-positive rule 'loose'"):
+        focusing.keep(3.0, 2.5, 6.0, 1.0, "loose")

@@ -18,7 +18,8 @@ GRID = fitsio.Grid(nx=NPIX, ny=NPIX, cell_arcsec=0.1, ra_deg=239.1746, dec_deg=-
 META = {"beam": {"fwhm_major": 6.0, "fwhm_minor": 5.0, "pa_deg": 80.0}, "cell_arcsec": 0.1, "dfreq_hz": 1e7,
         "shape": [NCHAN, NPIX, NPIX]}
 SETTINGS = {"threshold": 0.15, "focus_size": 16, "batch_cubes": 2, "bright_snr": 6.0, "min_snr": 1.0,
-            "mask_dilation": 1.5, "lines": {"height": 0.1, "prominence": 0.05, "distance": 4, "half_width": 4}}
+            "mask_dilation": 1.5, "leak_margin": 1, "rule": "study", "score_threshold": -np.inf,
+            "lines": {"height": 0.1, "prominence": 0.05, "distance": 4, "half_width": 4}}
 
 
 @pytest.fixture(scope="module")

@@ -55,6 +55,6 @@ def test_table_per_snr_bin_is_cumulative():
     passed = np.array([[True] * 6, [True, True, True, False, False, False], [False] * 6])
     table = stage_table(passed, np.array([True, False, True]), np.array([50.0, 8.0, 2.0]), [0, 6, 30, 100])
     rows = {r["snr_bin"]: r for r in table}
-    assert rows["all"]["n_true"] == 3 and rows["all"]["snr_rules"] == 1 / 3 and rows["all"]["box_3d_any"] == 2 / 3
-    assert rows["[6, 30)"]["line_merging"] == 1.0 and rows["[6, 30)"]["snr_rules"] == 0.0
+    assert rows["all"]["n_true"] == 3 and rows["all"]["focusing_rules"] == 1 / 3 and rows["all"]["box_3d_any"] == 2 / 3
+    assert rows["[6, 30)"]["line_merging"] == 1.0 and rows["[6, 30)"]["focusing_rules"] == 0.0
     assert rows["[30, 100)"]["characterised"] == 1.0

@@ -90,7 +90,7 @@ def test_stage_losses_follow_every_true_source(run):
     losses = Table.read(run / "tables" / "deepfocus_stage_losses.csv")
     detection = Table.read(run / "tables" / "deepfocus_detection.csv")
     overall = losses[losses["snr_bin"] == "all"][0]
-    stages = ["blobsfinder", "deepgru", "line_merging", "snr_rules", "box_3d", "characterised"]
+    stages = ["blobsfinder", "deepgru", "line_merging", "focusing_rules", "box_3d", "characterised"]
     assert all(overall[a] >= overall[b] for a, b in zip(stages, stages[1:]))   # cumulative: never rises
     assert overall["box_3d"] <= overall["box_3d_any"]
     assert overall["n_true"] == detection[detection["method"] == "DeepFocus (3-D)"]["n_true"][0]

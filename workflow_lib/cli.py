@@ -51,7 +51,8 @@ def cmd_deepfocus(args) -> None:
     from .deepfocus.steps import run_cube
 
     cfg = _config(args.config)
-    found = run_cube(args.cube, settings.model_files(args.models), settings.cube_products(args.out),
+    found = run_cube(args.cube, settings.model_files(args.models), settings.operating_point_file(args.models),
+                     settings.cube_products(args.out),
                      cfg["deepfocus"], params={"cube": str(Path(args.cube).resolve()), "deepfocus": cfg["deepfocus"]})
     print(f"{found} source(s); products in {args.out}: {', '.join(settings.CUBE_PRODUCTS.values())}")
 
@@ -181,8 +182,9 @@ def parser() -> argparse.ArgumentParser:
                 "CPU threads (default 1)", "example: alma-imaging deepfocus cube.fits "
                 "--models results/demo/deepfocus/models --out found/")
     s.add_argument("cube", help="FITS dirty cube (Jy/beam), any size: larger fields are tiled")
-    s.add_argument("--models", required=True, help="directory of trained models (<model>/model.pt), as the "
-                   "workflow leaves them in results/<name>/deepfocus/models")
+    s.add_argument("--models", required=True, help="directory of trained models (<model>/model.pt) and their "
+                   "operating point (operating_point.json, chosen on the validation split), as the workflow "
+                   "leaves them in results/<name>/deepfocus/models")
 
     s = command("resolve", cmd_resolve, "directory for the posterior products",
                 "threads (default 1; the products are the same on any number)", "example run description (YAML); only ms is needed, the grid, sky offset and noise prior\n"

@@ -6,15 +6,24 @@
   standard deviation in the annulus of equal area (r to r sqrt 2); the
   study calls the denominator the variance, but an SNR needs its square root.
 * Pixel SNR: a pixel's value over the standard deviation of the image.
-* Decision rules: a source that is bright in the integrated image
-  (SNR >= ``bright_snr``) is kept directly; a fainter one only if focusing
-  raises its SNR and leaves it at ``min_snr`` or more.
+* Decision rules: with ``rule="study"`` a source that is bright in the
+  integrated image (SNR >= ``bright_snr``) is kept directly, a fainter one
+  only if focusing raises its SNR and leaves it at ``min_snr`` or more; with
+  ``rule="none"`` every source is kept for the score threshold to decide
+  (the operating point, chosen on the validation split, says which rule; see
+  :mod:`.operating_point`).
+* Location: each line's source is located in its line image (the focused
+  image less the continuum, :func:`median_continuum` before any source is
+  known): a bright neighbour's continuum must not take a faint line's
+  position. A source whose brightest pixel in the box is outdone within
+  ``leak_margin`` pixels outside the box is a bright neighbour's line seen
+  through the box's edge, and is dropped (``leak_margin`` 0: no check).
 * Lines of one box: the strongest is the primary. A secondary line that does
   not overlap in frequency any line already taken is a new (blended) source:
-  it is located at the highest Pixel SNR of its focused image inside the box
-  and grown by friends-of-friends until its SNR saturates; the primary then
-  gets its own box the same way. An overlapping secondary is the same source:
-  dropped if its range lies inside the primary's, otherwise merged into it
+  it is located at the highest pixel of its line image inside the box and
+  grown by friends-of-friends, inside the box, until its SNR saturates; the
+  primary then gets its own box the same way. An overlapping secondary is the
+  same source: dropped if its range lies inside the primary's, otherwise merged into it
   (union of the ranges). The growth's SNR is the aperture SNR (sum over the
   region over the square root of its size): the Global SNR compares a median
   with its surroundings and does not rise monotonically as a region grows.
@@ -77,9 +86,14 @@ def focus(cube: np.ndarray, line: np.ndarray) -> np.ndarray:
     return cube[channels(line, cube.shape[0])].sum(axis=0)
 
 
-def keep(snr_integrated: float, snr_focused: float, bright_snr: float, min_snr: float) -> bool:
-    """The study's false-positive rule for one source."""
-    if snr_integrated >= bright_snr:
+RULES = ("study", "none")  # the false-positive rules of :func:`keep`
+
+
+def keep(snr_integrated: float, snr_focused: float, bright_snr: float, min_snr: float, rule: str = "study") -> bool:
+    """The false-positive rule for one source: the study's, or none (every source kept)."""
+    if rule not in RULES:
+        raise ValueError(f"unknown false-positive rule {rule!r}; choose from {RULES}")
+    if rule == "none" or snr_integrated >= bright_snr:
         return True
     return snr_focused > snr_integrated and snr_focused >= min_snr
 
@@ -103,20 +117,27 @@ def resolve_lines(lines: list[dict]) -> list[dict]:
     return taken
 
 
-def grow(image: np.ndarray, seed: tuple[int, int]) -> np.ndarray:
+def grow(image: np.ndarray, seed: tuple[int, int], within=None) -> np.ndarray:
     """Footprint box of the friends-of-friends region around ``seed`` (x, y) where its aperture SNR peaks.
 
     The region is the 8-connected set of pixels above a fraction of the seed
-    value (``FOF_LEVELS``, tight to loose); the growth stops once the sum over
-    the region divided by the square root of its pixel count stops rising.
+    value (``FOF_LEVELS``, tight to loose) inside the 2-D box ``within``
+    (default: the whole image); the growth stops once the sum over the region
+    divided by the square root of its pixel count stops rising. Confined to
+    the Blobs Finder's box, a faint source's region cannot run through the
+    noise into a bright neighbour and take its position.
     """
     x, y = seed
     value = image[y, x]
     if value <= 0:
         return np.array([x - 0.5, y - 0.5, x + 0.5, y + 0.5])
+    inside = np.ones(image.shape, dtype=bool)
+    if within is not None:
+        inside = np.zeros(image.shape, dtype=bool)
+        inside[geometry.box_slices(within)] = True
     best, best_snr = None, -np.inf
     for fraction in FOF_LEVELS:
-        labels, _ = ndimage.label(image >= fraction * value, EIGHT_CONNECTED)
+        labels, _ = ndimage.label((image >= fraction * value) & inside, EIGHT_CONNECTED)
         region = labels == labels[y, x]
         snr = image[region].sum() / np.sqrt(region.sum())
         if snr <= best_snr:
@@ -126,6 +147,14 @@ def grow(image: np.ndarray, seed: tuple[int, int]) -> np.ndarray:
     return geometry.clip_box(geometry.footprint_box(*centre, cov), image.shape)
 
 
+def leaks_in(image: np.ndarray, peak: tuple[int, int], box, margin: int) -> bool:
+    """Whether the brightest pixel of ``box`` (``peak``) is outdone within ``margin`` pixels outside it."""
+    x0, y0, x1, y1 = box
+    wider = geometry.clip_box(np.array([x0 - margin, y0 - margin, x1 + margin, y1 + margin], float), image.shape)
+    ys, xs = geometry.box_slices(wider)
+    return bool(image[ys, xs].max() > image[peak[1], peak[0]])
+
+
 def _argmax_in(image: np.ndarray, box) -> tuple[int, int]:
     ys, xs = geometry.box_slices(box)
     part = image[ys, xs]
@@ -133,27 +162,42 @@ def _argmax_in(image: np.ndarray, box) -> tuple[int, int]:
     return int(px + xs.start), int(py + ys.start)
 
 
-def box_sources(cube: np.ndarray, integrated: np.ndarray, blob: dict, lines: list[dict], settings: dict) -> list[dict]:
+def median_continuum(cube: np.ndarray) -> np.ndarray:
+    """Each pixel's median over channels: a continuum estimate before any line is known (lines cover a
+    minority of the channels), to locate line sources without a bright neighbour's continuum."""
+    return np.median(cube, axis=0)
+
+
+def box_sources(cube: np.ndarray, integrated: np.ndarray, blob: dict, lines: list[dict], settings: dict,
+                continuum: np.ndarray | None = None) -> list[dict]:
     """Sources of one Blobs Finder box after focusing, the false-positive rules and deblending.
+
+    Each line's source is located (peak, deblending growth) in its line image, the focused image less
+    ``continuum`` (default :func:`median_continuum`) over the line's channels; the SNRs are the study's,
+    on the focused image.
 
     Each source: ``box`` (x0, y0, x1, y1), ``range`` (z0, z1), ``score``
     (blob probability x line probability), ``snr_integrated``, ``snr``
-    (focused Global SNR), ``pixel_snr`` (peak Pixel SNR of the focused image
-    in the box), ``deblended``.
+    (focused Global SNR), ``pixel_snr`` (Pixel SNR of the focused image at
+    ``peak``), ``peak`` (x, y: the line image's brightest pixel in the box), ``deblended``.
     """
     found = []
     resolved = resolve_lines(lines)
+    continuum = median_continuum(cube) if continuum is None else continuum
     for line in resolved:
         focused = focus(cube, line["range"])
-        seed = _argmax_in(focused, blob["box"])
-        box = blob["box"] if len(resolved) == 1 else grow(focused, seed)
+        located = line_image(cube, continuum, line["range"])
+        seed = _argmax_in(located, blob["box"])
+        if settings["leak_margin"] and leaks_in(located, seed, blob["box"], settings["leak_margin"]):
+            continue
+        box = blob["box"] if len(resolved) == 1 else grow(located, seed, blob["box"])
         window, origin = _window(focused, seed, settings["focus_size"])
         snr_integrated, snr_focused = box_snr(integrated, box), box_snr(focused, box)
-        if keep(snr_integrated, snr_focused, settings["bright_snr"], settings["min_snr"]):
+        if keep(snr_integrated, snr_focused, settings["bright_snr"], settings["min_snr"], settings["rule"]):
             found.append({"box": box, "range": line["range"], "score": blob["score"] * line["height"],
                           "snr_integrated": snr_integrated, "snr": snr_focused,
                           "pixel_snr": float(pixel_snr(window)[seed[1] - origin[1], seed[0] - origin[0]]),
-                          "deblended": len(resolved) > 1})
+                          "peak": seed, "deblended": len(resolved) > 1})
     return found
 
 

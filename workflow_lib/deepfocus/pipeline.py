@@ -84,23 +84,35 @@ def empty_catalogue() -> Table:
     return table
 
 
-def settings_of(config: dict) -> dict:
-    """The inference settings of the ``deepfocus`` config section, flat."""
+def settings_of(config: dict, point: dict | None = None) -> dict:
+    """The inference settings of the ``deepfocus`` config section, flat, at an operating point (``rule`` and
+    ``score_threshold``, see :mod:`.operating_point`; default: the study's rule, every score)."""
+    point = point or {"rule": "study", "score_threshold": -np.inf}
     return {"threshold": config["blobsfinder"]["threshold"], "focus_size": config["focus_size"],
             "batch_cubes": config["batch_cubes"], **config["focusing"],
-            "lines": {k: config["deepgru"][k] for k in ("height", "prominence", "distance", "half_width")}}
+            "lines": {k: config["deepgru"][k] for k in ("height", "prominence", "distance", "half_width")},
+            "rule": point["rule"], "score_threshold": float(point["score_threshold"])}
 
 
-def barycentre(image: np.ndarray, box) -> tuple[float, float]:
-    """Pixel-weighted barycentre (x, y) of the source's core in ``box``: the pixels above half the box's peak
-    connected to it, weighted by their excess over that half, so that a neighbour sharing the box does not
-    pull the position (the box centre if there is no positive pixel)."""
+def barycentre(image: np.ndarray, box, peak: tuple[int, int] | None = None) -> tuple[float, float]:
+    """Pixel-weighted barycentre (x, y) of the source's core in ``box``: the pixels above half the ``peak``
+    pixel (x, y; default the box's brightest) connected to it, weighted by their excess over that half, so
+    that a neighbour sharing the box does not pull the position (the box centre if the peak is not positive).
+
+    Deblended boxes pass the peak their source was grown from: the box of a faint source beside a bright
+    one can reach into the bright one's wing, whose pixels are then the box's brightest."""
     ys, xs = geometry.box_slices(box)
     part = image[ys, xs]
-    if part.size == 0 or part.max() <= 0:
-        cx, cy = geometry.box_centre(box)
+    cx, cy = geometry.box_centre(box)
+    if part.size == 0:
         return float(cx), float(cy)
-    py, px = np.unravel_index(np.argmax(part), part.shape)
+    if peak is None:
+        py, px = np.unravel_index(np.argmax(part), part.shape)
+    else:
+        py = int(np.clip(peak[1] - ys.start, 0, part.shape[0] - 1))
+        px = int(np.clip(peak[0] - xs.start, 0, part.shape[1] - 1))
+    if part[py, px] <= 0:
+        return float(cx), float(cy)
     half = 0.5 * part[py, px]
     labels, _ = ndimage.label(part >= half, blobsfinder.EIGHT_CONNECTED)
     core = labels == labels[py, px]
@@ -114,11 +126,11 @@ def focused_crops(cube: np.ndarray, sources: list[dict], size: int, dilation: fl
     continuum = focusing.continuum_image(cube, focusing.continuum_mask(cube.shape, sources, dilation))
     out = {"continuum": continuum, "xy": [], "focused": [], "line": []}
     for s in sources:
-        focused = focusing.focus(cube, s["range"])
-        x, y = barycentre(focused, s["box"])
+        focused, line = focusing.focus(cube, s["range"]), focusing.line_image(cube, continuum, s["range"])
+        x, y = barycentre(line, s["box"], s.get("peak"))
         out["xy"].append((x, y))
         out["focused"].append(crop(focused, x, y, size)[0])
-        out["line"].append(crop(focusing.line_image(cube, continuum, s["range"]), x, y, size)[0])
+        out["line"].append(crop(line, x, y, size)[0])
     return out
 
 
@@ -209,9 +221,10 @@ class DeepFocus:
             return out
         out.spectra = np.stack([deepgru.box_spectrum(cubes[i], b["box"]) for i, b in out.blobs])
         out.emission = deepgru.probability(self.gru, out.spectra, self.device)
+        continua = {i: focusing.median_continuum(cubes[i]) for i in live}
         for (i, blob), p in zip(out.blobs, out.emission):
             lines = deepgru.find_lines(p, **s["lines"])
-            out.sources.append(focusing.box_sources(cubes[i], integrated[i], blob, lines, s))
+            out.sources.append(focusing.box_sources(cubes[i], integrated[i], blob, lines, s, continua[i]))
             out.detections[i] += out.sources[-1]
         return out
 
@@ -261,7 +274,8 @@ class DeepFocus:
 
     def _catalogue(self, cube, sources, crops, values, grid: fitsio.Grid) -> Table:
         """Catalogue rows of one cube's sources; duplicates (3-D IoU >= ``DUPLICATE_IOU`` with a source of
-        higher score, e.g. one line found from two islands of a bright source) are left out."""
+        higher score, e.g. one line found from two islands of a bright source) and sources below the operating
+        point's score threshold are left out (the continuum image still masks them)."""
         table = empty_catalogue()
         if not sources:
             return table
@@ -298,6 +312,7 @@ class DeepFocus:
             })
         kept = geometry.suppress(boxes_of(table), table["score"], DUPLICATE_IOU)
         table = table[kept]
+        table = table[np.asarray(table["score"], float) >= self.settings["score_threshold"]]
         table["id"] = np.arange(1, len(table) + 1)
         return table
 

@@ -16,13 +16,15 @@ TRAINING_FILES = {"model": "model.pt", "history": "history.csv", "curve": "loss.
 # what the pipeline writes per cube, and for a whole split (one catalogue and the timing)
 CUBE_PRODUCTS = {"catalogue": "catalogue.ecsv", "model": "model.fits", "continuum": "continuum.fits"}
 SPLIT_PRODUCTS = {"catalogue": "catalogue.ecsv", "timing": "timing.json"}
+# the operating point (rule and score threshold chosen on validation), beside the models it belongs to
+OPERATING_POINT = "operating_point.json"
 # the ResNets' training set; the baselines: tCLEAN of one test cube, PyBDSF on all of them
 FOCUS_SET = "focus_set.h5"
 TCLEAN_FILES = {"image": "image.fits", "model": "model.fits", "timing": "timing.json"}
 PYBDSF_FILES = {"dirty": "dirty.ecsv", "tclean": "tclean.ecsv"}
 # the evaluation's tables (deepfocus_<name>.{csv,md}) and figures (deepfocus_<name>.{png,pdf})
 TABLES = ("detection", "stage_losses", "vs_pybdsf", "characterisation", "vs_tclean")
-FIGURES = ("completeness", "sweep", "residuals", "examples")
+FIGURES = ("completeness", "purity_completeness", "residuals", "examples")
 
 
 def files_in(directory: str | Path, names: dict[str, str]) -> dict[str, str]:
@@ -37,6 +39,10 @@ def training_files(directory: str | Path) -> dict[str, str]:
 def model_files(models_dir: str | Path) -> dict[str, str]:
     """The checkpoint of every model in the workflow's layout ``<models_dir>/<model>/model.pt``."""
     return {name: training_files(Path(models_dir) / name)["model"] for name in MODELS}
+
+
+def operating_point_file(models_dir: str | Path) -> str:
+    return str(Path(models_dir) / OPERATING_POINT)
 
 
 def cube_products(directory: str | Path) -> dict[str, str]:

@@ -17,7 +17,7 @@ from astropy.table import Table, vstack
 
 from .. import provenance
 from ..dataset.torch_dataset import CubeDataset
-from . import blobsfinder, deepgru, resnets, trainsets
+from . import blobsfinder, deepgru, operating_point, resnets, trainsets
 from .pipeline import DeepFocus, settings_of, write_products
 from .settings import CUBE_PRODUCTS, MODELS
 from .train import Stage, choose_device, fit, load_model
@@ -86,16 +86,17 @@ def train_resnet(*, focus_set: str, target: str, model: str, history: str, curve
     fit(net, resnets.loss, stages, c["training"], files, f"resnet_{target}", seed, params, extra={"target": target})
 
 
-def infer(*, manifest: str, products: list[str], catalogue: str, timing: str, deepfocus: dict, split: str = "test",
-          params=None, **models: str) -> dict:
-    """Run the pipeline on every cube of ``split``: per-cube products, one ``catalogue``, ``timing`` (JSON).
+def infer(*, manifest: str, point: str, products: list[str], catalogue: str, timing: str, deepfocus: dict,
+          split: str = "test", params=None, **models: str) -> dict:
+    """Run the pipeline at the operating ``point`` (JSON, see :mod:`.operating_point`) on every cube of
+    ``split``: per-cube products, one ``catalogue``, ``timing`` (JSON).
 
     ``products`` lists the files of :data:`.settings.CUBE_PRODUCTS` for each cube of the split in turn. The
     timing is the wall time of the pipeline on the whole split in batches, models already loaded, over the
     number of cubes (``compute``), and the same including reading the cubes and writing the products (``io``).
     """
     started = time.perf_counter()
-    pipeline = DeepFocus.load(_checkpoints(models), settings_of(deepfocus))
+    pipeline = DeepFocus.load(_checkpoints(models), settings_of(deepfocus, operating_point.load(point)))
     loaded = time.perf_counter()
     ds = CubeDataset(manifest, split, ("dirty",))
     per_cube = len(CUBE_PRODUCTS)
@@ -128,10 +129,11 @@ def infer(*, manifest: str, products: list[str], catalogue: str, timing: str, de
     return record
 
 
-def run_cube(cube: str, models: dict[str, str], products: dict[str, str], deepfocus: dict, params=None) -> int:
-    """The trained pipeline on one FITS dirty cube of any size (see :meth:`DeepFocus.run_fits`); returns the
-    number of sources found."""
-    pipeline = DeepFocus.load(_checkpoints(models), settings_of(deepfocus))
+def run_cube(cube: str, models: dict[str, str], point: str, products: dict[str, str], deepfocus: dict,
+             params=None) -> int:
+    """The trained pipeline at its operating ``point`` on one FITS dirty cube of any size (see
+    :meth:`DeepFocus.run_fits`); returns the number of sources found."""
+    pipeline = DeepFocus.load(_checkpoints(models), settings_of(deepfocus, operating_point.load(point)))
     result, grid = pipeline.run_fits(cube)
     write_products(result, grid, products, params)
     log.info("%s: %d sources", cube, len(result.catalogue))

@@ -17,11 +17,16 @@ from ...figures import save  # noqa: E402
 from .matching import binned_rates  # noqa: E402
 
 
-def completeness(stages: dict, points: dict, edges, png: Path, pdf: Path) -> None:
+# the study's reported points (completeness, contamination): Blobs Finder in 2-D, DeepGRU in 1-D
+STUDY_POINTS = {"study Blobs Finder (2-D)": (0.89, 0.001), "study DeepGRU (1-D)": (0.99, 0.0002)}
+
+
+def completeness(stages: dict, score_threshold: float, pybdsf_thresh_pix: float, edges, png: Path, pdf: Path
+                 ) -> None:
     """Completeness per true-SNR bin and contamination per measured-SNR bin, DeepFocus and PyBDSF."""
-    curves = [("blobsfinder_2d", -np.inf, "Blobs Finder 2-D"), ("deepfocus_3d", -np.inf, "DeepFocus 3-D"),
-              ("deepfocus_2d", points["deepfocus_matched_score"], "DeepFocus 2-D (matched)"),
-              ("pybdsf_2d", points["pybdsf_thresh_pix"], f"PyBDSF (thresh_pix={points['pybdsf_thresh_pix']:g})")]
+    curves = [("blobsfinder_2d", -np.inf, "Blobs Finder 2-D"), ("deepfocus_3d", score_threshold, "DeepFocus 3-D"),
+              ("deepfocus_2d", score_threshold, "DeepFocus 2-D"),
+              ("pybdsf_2d", pybdsf_thresh_pix, f"PyBDSF (thresh_pix={pybdsf_thresh_pix:g})")]
     centres = np.sqrt(np.maximum(edges[:-1], 0.5) * np.asarray(edges[1:]))
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for key, threshold, label in curves:
@@ -39,17 +44,36 @@ def completeness(stages: dict, points: dict, edges, png: Path, pdf: Path) -> Non
     save(fig, png, pdf)
 
 
-def sweep(stages: dict, png: Path, pdf: Path) -> None:
-    """Completeness against contamination as the score threshold varies (2-D, same matching)."""
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for key, label in (("deepfocus_2d", "DeepFocus (score)"), ("pybdsf_2d", "PyBDSF (peak SNR)")):
-        scores = np.concatenate(stages[key].scores) if stages[key].scores else np.zeros(0)
-        thresholds = np.unique(np.quantile(scores, np.linspace(0, 1, 40))) if scores.size else [0.0]
-        rows = stages[key].sweep(thresholds)
-        ax.plot(rows[:, 2], rows[:, 1], "o-", ms=3, label=label)
-    ax.set_xlabel("contamination")
+def purity_completeness(point: dict, stages: dict, pybdsf_thresh_pix: float, png: Path, pdf: Path) -> None:
+    """Completeness against purity: the validation curves of each candidate rule (3-D, as the score threshold
+    varies) with the chosen point, DeepFocus on the test split at that point, PyBDSF on the test split along
+    its peak threshold and at its default, and the study's two points."""
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for rule, c in point["candidates"].items():
+        rows = np.array(c["curve"]).reshape(-1, 3)
+        ax.plot(1 - rows[:, 2], rows[:, 1], "-", lw=1, label=f"DeepFocus 3-D, rule {rule} (validation)")
+    chosen = point["candidates"][point["rule"]]
+    ax.plot(1 - chosen["contamination"], chosen["completeness"], "k*", ms=12,
+            label=f"operating point (validation, score >= {point['score_threshold']:.2f})")
+    for key, marker, colour, label in (("deepfocus_3d", "s", "tab:green", "DeepFocus 3-D (test)"),
+                                       ("deepfocus_2d", "D", "tab:purple", "DeepFocus 2-D (test)")):
+        found, contamination = stages[key].rates(point["score_threshold"])
+        ax.plot(1 - contamination, found, marker, color=colour, ms=8, mfc="none", mew=1.5, label=label)
+    scores = np.concatenate(stages["pybdsf_2d"].scores) if stages["pybdsf_2d"].scores else np.zeros(0)
+    if scores.size:
+        rows = stages["pybdsf_2d"].sweep(np.unique(np.quantile(scores, np.linspace(0, 1, 40))))
+        ax.plot(1 - rows[:, 2], rows[:, 1], ":", color="grey", label="PyBDSF 2-D along thresh_pix (test)")
+    found, contamination = stages["pybdsf_2d"].rates(pybdsf_thresh_pix)
+    ax.plot(1 - contamination, found, "o", color="grey", ms=8,
+            label=f"PyBDSF thresh_pix={pybdsf_thresh_pix:g} (test)")
+    for (label, (found, contamination)), marker in zip(STUDY_POINTS.items(), ("^", "v")):
+        ax.plot(1 - contamination, found, marker, color="tab:red", ms=9, label=label)
+    ax.axvline(1 - point["target_contamination"], color="k", lw=0.6, ls="--")
+    ax.set_xlabel("purity (1 - contamination)")
     ax.set_ylabel("completeness")
-    ax.legend()
+    ax.set_xlim(0.5, 1.01)
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     save(fig, png, pdf)
 

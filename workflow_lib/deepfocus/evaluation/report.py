@@ -6,15 +6,17 @@ Tables (``<tables>/deepfocus_*.{csv,md}``):
   SNR bin: Blobs Finder (2-D boxes), DeepGRU (1-D line ranges in the true
   sources' boxes), DeepFocus (3-D boxes, IoU >= ``iou_3d``).
 * ``vs_pybdsf``: DeepFocus and PyBDSF on the sky plane (2-D boxes, the same
-  matching), at PyBDSF's default ``thresh_pix`` and DeepFocus's score
-  threshold with the highest completeness at no more contamination; also on
-  the tCLEAN subset, PyBDSF reading the integrated tCLEAN images.
+  matching), at PyBDSF's default ``thresh_pix`` and DeepFocus's operating
+  point (chosen on the validation split, see :mod:`..operating_point`); also
+  on the tCLEAN subset, PyBDSF reading the integrated tCLEAN images.
 * ``characterisation``: residuals of the matched DeepFocus sources.
 * ``vs_tclean``: reconstruction residuals in units of the noise and wall
   seconds per cube of each, with their ratio.
 
-Figures (``<figures>/deepfocus_*.{png,pdf}``): completeness, sweep,
-residuals and examples (stage by stage on a few test cubes, see :mod:`.examples`).
+Figures (``<figures>/deepfocus_*.{png,pdf}``): completeness,
+purity_completeness (the validation curves the operating point was chosen on,
+with the test points, PyBDSF and the study's), residuals and examples (stage
+by stage on a few test cubes, see :mod:`.examples`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from astropy.table import Table, vstack
 
 from ... import fitsio
 from ...dataset.torch_dataset import CubeDataset
-from .. import blobsfinder, deepgru, geometry
+from .. import blobsfinder, deepgru, geometry, operating_point
 from ..pipeline import DeepFocus, boxes_of, settings_of
 from ..preprocess import robust_rms
 from ..settings import FIGURES
@@ -117,29 +119,25 @@ def _add_lines(stage: Detections, gru, cube, t: Table, boxes2: np.ndarray, lines
                   np.full(len(found), float(snr)))
 
 
-def detection_table(stages: dict, config: dict) -> Table:
+def detection_table(stages: dict, config: dict, score_threshold: float) -> Table:
+    """Per stage at -inf; DeepFocus's catalogue is at the operating point's ``score_threshold`` already."""
     edges = config["evaluation"]["snr_bins"]
-    return vstack([stages[k].table(-np.inf, edges) for k in ("blobsfinder_2d", "deepgru_1d", "deepfocus_3d")])
+    return vstack([stages["blobsfinder_2d"].table(-np.inf, edges), stages["deepgru_1d"].table(-np.inf, edges),
+                   stages["deepfocus_3d"].table(score_threshold, edges)])
 
 
-def pybdsf_comparison(stages: dict, tclean_units: list[int], pybdsf_tclean: Detections, config: dict
-                      ) -> tuple[Table, dict]:
-    """Side by side at matched thresholds (see the module notes); also returns the operating points."""
+def pybdsf_comparison(stages: dict, tclean_units: list[int], pybdsf_tclean: Detections, config: dict,
+                      score_threshold: float) -> Table:
+    """PyBDSF at its default ``thresh_pix`` and DeepFocus at its operating point, on all test cubes and on the
+    ones tCLEAN imaged; no threshold is chosen on the test cubes."""
     ev = config["evaluation"]
     edges, default = ev["snr_bins"], ev["pybdsf"]["thresh_pix_default"]
     df, bdsf = stages["deepfocus_2d"], stages["pybdsf_2d"]
-    _, bdsf_contamination = bdsf.rates(default)
-    threshold, _, _ = matching.best_threshold(df.scores, df.rates, bdsf_contamination)
-    tables = [bdsf.table(default, edges), df.table(threshold, edges),
-              df.table(-np.inf, edges, "DeepFocus (2-D), all detections")]
-    points = {"pybdsf_thresh_pix": default, "deepfocus_matched_score": threshold}
+    tables = [bdsf.table(default, edges), df.table(score_threshold, edges)]
     if tclean_units:
-        df_sub = df.subset(tclean_units)
-        _, tclean_contamination = pybdsf_tclean.rates(default)
-        sub_threshold, _, _ = matching.best_threshold(df_sub.scores, df_sub.rates, tclean_contamination)
         tables += [pybdsf_tclean.table(default, edges),
-                   df_sub.table(sub_threshold, edges, "DeepFocus (2-D), tCLEAN cubes")]
-    return vstack(tables), points
+                   df.subset(tclean_units).table(score_threshold, edges, "DeepFocus (2-D), tCLEAN cubes")]
+    return vstack(tables)
 
 
 def tclean_detections(pybdsf_tclean: Table, stages: dict, order: list[int], tclean_cubes: list[int], config: dict
@@ -202,12 +200,13 @@ def tclean_table(manifest: str, tclean: dict[int, dict[str, str]], timing: dict)
     return table
 
 
-def evaluate(*, manifest: str, blobsfinder: str, deepgru: str, catalogue: str, timing: str, pybdsf_dirty: str,
-             pybdsf_tclean: str, tclean_cubes: list[int], tclean_images: list[str], tclean_models: list[str],
-             tclean_timings: list[str], deepfocus_models: list[str], tables: list[str], markdown: list[str],
-             figures: list[str], pdfs: list[str], deepfocus: dict, params=None) -> None:
+def evaluate(*, manifest: str, point: str, blobsfinder: str, deepgru: str, catalogue: str, timing: str,
+             pybdsf_dirty: str, pybdsf_tclean: str, tclean_cubes: list[int], tclean_images: list[str],
+             tclean_models: list[str], tclean_timings: list[str], deepfocus_models: list[str], tables: list[str],
+             markdown: list[str], figures: list[str], pdfs: list[str], deepfocus: dict, params=None) -> None:
     """The evaluation tables (CSV ``tables`` + ``markdown``) and figures (``figures`` PNG + ``pdfs``) in the
-    order of :func:`.settings.tables` and :data:`.settings.FIGURES`.
+    order of :func:`.settings.tables` and :data:`.settings.FIGURES`, of the pipeline at the operating
+    ``point`` (JSON) that made ``catalogue``.
 
     ``tclean_cubes`` are the test cubes that tCLEAN imaged; the ``tclean_*`` files and ``deepfocus_models`` (the
     DeepFocus model cubes) follow their order.
@@ -220,19 +219,26 @@ def evaluate(*, manifest: str, blobsfinder: str, deepgru: str, catalogue: str, t
                                                              tclean_timings, deepfocus_models, strict=True)}
     found = Table.read(catalogue)
     timing = json.loads(Path(timing).read_text())
-    pipeline = DeepFocus.load({"blobsfinder": blobsfinder, "deepgru": deepgru}, settings_of(config))
+    chosen = operating_point.load(point)
+    threshold = chosen["score_threshold"]
+    pipeline = DeepFocus.load({"blobsfinder": blobsfinder, "deepgru": deepgru}, settings_of(config, chosen))
     collected = collect(manifest, pipeline, found, Table.read(pybdsf_dirty), config)
     stages = collected["stages"]
     bdsf_tclean, units = tclean_detections(Table.read(pybdsf_tclean), stages, collected["order"],
                                            sorted(tclean), config)
-    detection = detection_table(stages, config)
+    detection = detection_table(stages, config, threshold)
+    detection.meta["note"] = (f"DeepFocus at its operating point, chosen on the validation split for "
+                              f"{chosen['target_contamination']:.0%} contamination: rule {chosen['rule']}, score >= "
+                              f"{threshold:.3g}")
     write_table(detection, *table_files["detection"], "DeepFocus: detection per stage on the test split", params)
     write_table(collected["losses"], *table_files["stage_losses"],
                 "DeepFocus: where the true sources are lost, stage by stage (test split)", params)
-    comparison, points = pybdsf_comparison(stages, units, bdsf_tclean, config)
-    comparison.meta["note"] = (f"matched thresholds: PyBDSF thresh_pix={points['pybdsf_thresh_pix']}, DeepFocus "
-                               f"score >= {points['deepfocus_matched_score']:.3g}; completeness per true SNR, "
-                               "contamination per measured SNR (dirty-cube peak at the detection)")
+    comparison = pybdsf_comparison(stages, units, bdsf_tclean, config, threshold)
+    pybdsf_default = config["evaluation"]["pybdsf"]["thresh_pix_default"]
+    comparison.meta["note"] = (f"PyBDSF at its default thresh_pix={pybdsf_default:g}, DeepFocus at its operating "
+                               f"point (rule {chosen['rule']}, score >= {threshold:.3g}, chosen on validation); "
+                               "completeness per true SNR, contamination per measured SNR (dirty-cube peak at the "
+                               "detection)")
     write_table(comparison, *table_files["vs_pybdsf"], "DeepFocus vs PyBDSF on the sky plane (2-D boxes)", params)
     summary, residuals = characterisation_table(collected)
     write_table(summary, *table_files["characterisation"],
@@ -247,8 +253,9 @@ def evaluate(*, manifest: str, blobsfinder: str, deepgru: str, catalogue: str, t
 
     for path in figures:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    plots.completeness(stages, points, config["evaluation"]["snr_bins"], *figure_files["completeness"])
-    plots.sweep(stages, *figure_files["sweep"])
+    plots.completeness(stages, threshold, pybdsf_default, config["evaluation"]["snr_bins"],
+                       *figure_files["completeness"])
+    plots.purity_completeness(chosen, stages, pybdsf_default, *figure_files["purity_completeness"])
     plots.residual_histograms(residuals, *figure_files["residuals"])
     plots.examples(examples.collect(manifest, pipeline, found), *figure_files["examples"])
     log.info("evaluation written: %s", ", ".join([*tables, *figures]))

@@ -6,8 +6,10 @@ A true source passes, in turn (each stage counts only sources that passed the on
    ``max_offset_pix``, one-to-one);
 2. ``deepgru``: in that box's spectrum the DeepGRU finds a line matching its line range (1-D IoU >= ``iou_1d``);
 3. ``line_merging``: such a line survives the merging of overlapping lines (:func:`..focusing.resolve_lines`);
-4. ``snr_rules``: a source of that box keeps such a line after focusing and the study's SNR rules;
-5. ``box_3d``: a catalogue entry matches its 3-D box (IoU >= ``iou_3d``, one-to-one, as in the detection table);
+4. ``focusing_rules``: a source of that box keeps such a line after focusing, the leak check and the
+   operating point's false-positive rule (:func:`..focusing.box_sources`);
+5. ``box_3d``: a catalogue entry (at the operating point's score threshold) matches its 3-D box
+   (IoU >= ``iou_3d``, one-to-one, as in the detection table);
 6. ``characterised``: that entry has finite sizes, position angle and flux.
 
 ``box_3d_any`` counts the 3-D matches whatever path led to them (a source can also be found through another
@@ -23,7 +25,7 @@ from .. import deepgru, focusing, geometry
 from ..pipeline import boxes_of
 from . import matching
 
-STAGES = ("blobsfinder", "deepgru", "line_merging", "snr_rules", "box_3d", "characterised")
+STAGES = ("blobsfinder", "deepgru", "line_merging", "focusing_rules", "box_3d", "characterised")
 CHARACTERISED = ("fwhm_major_arcsec", "fwhm_minor_arcsec", "pa_deg", "line_flux_jy")
 
 
@@ -74,8 +76,9 @@ def stage_table(passed: np.ndarray, any_path: np.ndarray, snr: np.ndarray, edges
     table.meta["note"] = ("fraction of the true sources still in the pipeline after each stage (a stage counts "
                           "only sources that passed the ones before): blobsfinder = a 2-D box matches, deepgru = "
                           "a line in that box matches the source's line, line_merging = it survives the merging of "
-                          "overlapping lines, snr_rules = kept by focusing and the study's SNR rules, box_3d = a "
-                          "catalogue entry matches in 3-D, characterised = with "
+                          "overlapping lines, focusing_rules = kept by focusing, the leak check and the operating "
+                          "point's false-positive rule, box_3d = a catalogue entry (at the operating point's score "
+                          "threshold) matches in 3-D, characterised = with "
                           "finite parameters; box_3d_any = matched in 3-D by any path (the detection table's "
                           "DeepFocus 3-D completeness)")
     return table
