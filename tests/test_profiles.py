@@ -35,7 +35,8 @@ def job_resources(output: str) -> dict[str, str]:
 def test_slurm_dry_run_sends_gpu_rules_to_gpus(tmp_path):
     result = run_snakemake(tmp_path, "-n", "--workflow-profile", str(ROOT / "profiles" / "slurm"))
     resources = job_resources(result.stdout + result.stderr)
-    for rule in ("train_blobsfinder", "train_deepgru", "train_resnet", "deepfocus_inference"):
+    for rule in ("train_blobsfinder", "train_deepgru", "train_resnet", "deepfocus_operating_point",
+                 "deepfocus_inference"):
         assert "gpu=1" in resources[rule] and "slurm_partition=gpu" in resources[rule], (rule, resources.get(rule))
     for rule in ("simulate_casa", "dataset_shard", "tclean_dirty"):
         assert "gpu" not in resources[rule].replace("slurm_partition=cpu", "")
