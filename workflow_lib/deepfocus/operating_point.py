@@ -29,25 +29,32 @@ from . import focusing, geometry
 from .evaluation import matching
 from .evaluation.detection import Detections
 from .pipeline import DeepFocus, boxes_of, settings_of
+from .preprocess import robust_rms
 from .trainsets import batches
 
 log = logging.getLogger(__name__)
 KEYS = ("rule", "score_threshold", "target_contamination")
 
 
-def validation_detections(manifest: str, pipeline: DeepFocus, batch_cubes: int, iou_3d: float,
-                          split: str = "validation") -> Detections:
-    """The pipeline's 3-D catalogue on every cube of ``split`` against its truth, scored by ``score``."""
+def validation_detections(manifest: str, pipeline: DeepFocus, deepfocus: dict, rules, iou_3d: float,
+                          split: str = "validation") -> dict[str, Detections]:
+    """Per rule, the pipeline's 3-D catalogue (every score) on every cube of ``split`` against its truth; each
+    batch of cubes is read once and run under every rule, the models loaded once."""
     ds = CubeDataset(manifest, split, ("dirty",))
     truth, grid = ds.sources(), ds.grid()
     cell, shape = pipeline.meta["cell_arcsec"], tuple(pipeline.meta["shape"])
-    found = Detections(f"DeepFocus (3-D, {split})", iou_3d)
-    for indices, arrays in batches(ds, batch_cubes):
-        for index, result in zip(indices, pipeline.run(arrays["dirty"], grid, f"{manifest} cube")):
-            t = truth[truth["cube"] == index]
-            c = result.catalogue
-            found.add(geometry.source_boxes(t, pipeline.beam, cell, shape), np.asarray(t["snr"], float),
-                      boxes_of(c), np.asarray(c["score"], float), np.asarray(c["snr"], float))
+    found = {rule: Detections(f"DeepFocus (3-D, {split}, rule {rule})", iou_3d) for rule in rules}
+    for indices, arrays in batches(ds, deepfocus["batch_cubes"]):
+        cubes = arrays["dirty"]
+        true_boxes = {i: geometry.source_boxes(truth[truth["cube"] == i], pipeline.beam, cell, shape)
+                      for i in indices}
+        for rule in rules:
+            pipeline.settings = settings_of(deepfocus, {"rule": rule, "score_threshold": -np.inf})
+            for index, cube, result in zip(indices, cubes, pipeline.run(cubes, grid, f"{manifest} cube")):
+                t, c, rms = truth[truth["cube"] == index], result.catalogue, robust_rms(cube)
+                measured = [matching.measured_snr(cube, x, y, rms) for x, y in zip(c["x_pix"], c["y_pix"])]
+                found[rule].add(true_boxes[index], np.asarray(t["snr"], float), boxes_of(c),
+                                np.asarray(c["score"], float), measured)
     return found
 
 
@@ -59,11 +66,10 @@ def curve(found: Detections) -> list[list[float]]:
 
 def choose(*, manifest: str, out: str, deepfocus: dict, iou_3d: float, params=None, **checkpoints: str) -> dict:
     """Run the pipeline on the validation split with each candidate rule, write the chosen point to ``out``."""
-    target = deepfocus["operating_point"]["contamination"]
+    target, rules = deepfocus["operating_point"]["contamination"], deepfocus["operating_point"]["rules"]
+    pipeline = DeepFocus.load(checkpoints, settings_of(deepfocus))
     candidates = {}
-    for rule in deepfocus["operating_point"]["rules"]:
-        pipeline = DeepFocus.load(checkpoints, settings_of(deepfocus, {"rule": rule, "score_threshold": -np.inf}))
-        found = validation_detections(manifest, pipeline, deepfocus["batch_cubes"], iou_3d)
+    for rule, found in validation_detections(manifest, pipeline, deepfocus, rules, iou_3d).items():
         threshold, completeness, contamination = matching.best_threshold(found.scores, found.rates, target)
         candidates[rule] = {"score_threshold": threshold, "completeness": completeness,
                             "contamination": contamination, "n_true": int(sum(map(len, found.true_boxes))),

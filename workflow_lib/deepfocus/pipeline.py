@@ -221,7 +221,7 @@ class DeepFocus:
             return out
         out.spectra = np.stack([deepgru.box_spectrum(cubes[i], b["box"]) for i, b in out.blobs])
         out.emission = deepgru.probability(self.gru, out.spectra, self.device)
-        continua = {i: focusing.median_continuum(cubes[i]) for i in live}
+        continua = {i: focusing.median_continuum(cubes[i]) for i in {i for i, _ in out.blobs}}
         for (i, blob), p in zip(out.blobs, out.emission):
             lines = deepgru.find_lines(p, **s["lines"])
             out.sources.append(focusing.box_sources(cubes[i], integrated[i], blob, lines, s, continua[i]))
