@@ -18,6 +18,7 @@ include: "rules/tables.smk"
 include: "rules/dataset.smk"
 include: "rules/resolve.smk"
 include: "rules/deepfocus.smk"
+include: "rules/independent.smk"
 include: "rules/report.smk"
 
 

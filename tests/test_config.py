@@ -36,6 +36,8 @@ def test_defaults_are_filled(tiny_config):
      "weighting"),
     (lambda c: c["dataset"].update(shards=3), "shards"),
     (lambda c: c["dataset"].update(backend="wsclean"), "backend"),
+    (lambda c: c["independent"]["fields"].update(Wide={"count": 1, "npix": 64, "n_sources": [1, 2]}), "fields"),
+    (lambda c: c["independent"]["fields"]["tile"].update(snr=3), "independent.fields.tile"),
 ])
 def test_schema_errors_name_the_key(tmp_path, mutate, key):
     with pytest.raises(config.ConfigError, match=f"{key}.*schema|schema.*{key}"):
@@ -55,6 +57,10 @@ def test_schema_errors_name_the_key(tmp_path, mutate, key):
     (lambda c: c["dataset"].update(edge_margin_arcsec=1.0), "dataset.min_separation_arcsec"),
     (lambda c: c["dataset"].update(split={"train": 0.7, "validation": 0.2, "test": 0.2}), "dataset.split"),
     (lambda c: c["dataset"].update(split={"train": 0.9, "validation": 0.1, "test": 0.0}), "dataset.split.test"),
+    (lambda c: c["independent"]["fields"]["wide"].update(npix=16), "independent.fields.wide.npix"),
+    (lambda c: c["independent"]["fields"]["wide"].update(npix=30), "independent.fields.wide.npix"),
+    (lambda c: c["independent"]["fields"]["tile"].update(n_sources=[3, 2]), "independent.fields.tile.n_sources"),
+    (lambda c: c["independent"]["observation"].update(total_time_s=10), "independent.observation.total_time_s"),
 ])
 def test_consistency_errors_name_the_key(tmp_path, mutate, message):
     with pytest.raises(config.ConfigError, match=message):

@@ -143,3 +143,39 @@ def test_aperture_flux_and_barycentre_of_a_seen_gaussian():
     box = geometry.footprint_box(24.3, 20.6, seen)
     assert aperture_flux(image, box, 24.3, 20.6, seen, beam) == pytest.approx(flux, rel=1e-6)
     assert barycentre(image, [14.5, 10.5, 34.5, 30.5]) == pytest.approx((24.3, 20.6), abs=0.05)
+
+
+def test_read_beam_from_the_header_or_casas_beams_table(tmp_path):
+    from astropy.io import fits
+
+    image = np.zeros((3, 8, 8))
+    fitsio.write_cube(tmp_path / "keywords.fits", image, GRID.header("Jy/beam"), beam=(0.9, 0.7, 40.0))
+    assert fitsio.read_beam(tmp_path / "keywords.fits") == pytest.approx((0.9, 0.7, 40.0))
+    fitsio.write_cube(tmp_path / "none.fits", image, GRID.header("Jy/beam"))
+    assert fitsio.read_beam(tmp_path / "none.fits") is None
+    beams = fits.BinTableHDU.from_columns([
+        fits.Column("BMAJ", "E", unit="arcsec", array=[0.8, 0.9, 1.0]),
+        fits.Column("BMIN", "E", unit="arcsec", array=[0.6, 0.7, 0.8]),
+        fits.Column("BPA", "E", unit="deg", array=[30.0, 40.0, 50.0]),
+        fits.Column("CHAN", "J", array=[0, 1, 2]), fits.Column("POL", "J", array=[0, 0, 0])], name="BEAMS")
+    with fits.open(tmp_path / "none.fits") as hdul:
+        fits.HDUList([hdul[0], beams]).writeto(tmp_path / "table.fits")
+    assert fitsio.read_beam(tmp_path / "table.fits") == pytest.approx((0.9, 0.7, 40.0))
+
+
+def test_the_catalogue_uses_the_cubes_own_beam(pipeline, tmp_path, monkeypatch):
+    """Boxes and aperture fluxes follow the beam the cube was observed with, not the training set's."""
+    cube = _source_cube(np.random.default_rng(3))
+    detections = [[{"box": np.array([9.5, 11.5, 21.5, 22.5]), "range": np.array([4.0, 10.0]), "score": 0.7,
+                    "snr_integrated": 3.0, "snr": 8.0, "pixel_snr": 5.0, "deblended": False}]]
+    trained = pipeline.characterise(cube[None], detections, GRID)[0].catalogue
+    wider = geometry.Beam(2 * META["beam"]["fwhm_major"], 2 * META["beam"]["fwhm_minor"], 80.0)
+    observed = pipeline.characterise(cube[None], detections, GRID, beam=wider)[0].catalogue
+    assert observed["box_x1"][0] - observed["box_x0"][0] > trained["box_x1"][0] - trained["box_x0"][0]
+    assert observed["line_aperture_flux_jy_mhz"][0] != pytest.approx(trained["line_aperture_flux_jy_mhz"][0])
+    seen = []
+    monkeypatch.setattr(pipeline, "run", lambda cubes, grid, where, beam: seen.append(beam) or [None])
+    fitsio.write_cube(tmp_path / "cube.fits", cube, GRID.header("Jy/beam"), beam=(1.2, 1.0, 80.0))
+    pipeline.run_fits(tmp_path / "cube.fits")
+    beam = seen[0]
+    assert (beam.fwhm_major, beam.fwhm_minor, beam.pa_deg) == pytest.approx((12.0, 10.0, 80.0))

@@ -82,7 +82,8 @@ def test_figures_tables_and_report(run):
     for caption in ("Speed of each method in this run", "The simulated continuum field (the study's Fig. 9)",
                     "posterior power spectrum of the log-sky", "correlated-field hyperparameters",
                     "DeepFocus detection on the test split", "DeepFocus stage by stage on the first test cubes",
-                    "Where DeepFocus loses the true sources of the test split"):
+                    "Where DeepFocus loses the true sources of the test split",
+                    "The independent test set per field kind"):
         assert caption in html, caption
 
 
@@ -96,6 +97,34 @@ def test_stage_losses_follow_every_true_source(run):
     assert overall["n_true"] == detection[detection["method"] == "DeepFocus (3-D)"]["n_true"][0]
     completeness = detection[(detection["method"] == "DeepFocus (3-D)") & (detection["snr_bin"] == "all")]
     assert overall["box_3d_any"] == completeness["completeness"][0]
+
+
+def test_independent_test_set_is_scored_beside_the_test_split(run, tiny_config):
+    """CASA-made cubes of every field kind, DeepFocus and PyBDSF on them, the tables consistent with the truth."""
+    fields = tiny_config["independent"]["fields"]
+    truths = {p.parent.name: Table.read(p) for p in (run / "independent").glob("*/truth.ecsv")}
+    assert sorted(truths) == sorted(f"{kind}_{k:02d}" for kind, f in fields.items() for k in range(f["count"]))
+    for name, truth in truths.items():
+        lo, hi = fields[name.rsplit("_", 1)[0]]["n_sources"]
+        assert lo <= len(truth) <= hi
+        record = json.loads((run / "independent" / name / "record.json").read_text())
+        assert record["thermal_noise"]["mode"] == "tsys-atm" and record["noise_rms_jy_per_beam"] > 0
+    detection = Table.read(run / "tables" / "deepfocus_independent_detection.csv")
+    overall = detection[(detection["snr_bin"] == "all") & (detection["method"] == "DeepFocus (3-D)")]
+    assert list(overall["test_set"]) == ["ducc test split", "CASA independent"]
+    assert overall["n_true"][1] == sum(len(t) for t in truths.values())
+    ducc = Table.read(run / "tables" / "deepfocus_detection.csv")
+    ducc = ducc[(ducc["method"] == "DeepFocus (3-D)") & (ducc["snr_bin"] == "all")][0]
+    assert (overall["n_true"][0], overall["completeness"][0]) == (ducc["n_true"], ducc["completeness"])
+    per_field = Table.read(run / "tables" / "deepfocus_independent_fields.csv")
+    df = per_field[per_field["method"] == "DeepFocus (3-D)"]
+    kinds = df[df["field"] != "no source"]
+    assert list(kinds["field"]) == list(fields) and kinds["n_true"].sum() == overall["n_true"][1]
+    assert df[df["field"] == "no source"]["cubes"][0] == sum(len(t) == 0 for t in truths.values())
+    assert df[df["field"] == "wide"]["tiles"][0] == 4 * fields["wide"]["count"]
+    catalogue = Table.read(run / "deepfocus" / "independent" / "catalogue.ecsv")
+    assert kinds["detections"].sum() == overall["n_detected"][1] == len(catalogue)
+    assert (run / "figures" / "deepfocus_independent_completeness.pdf").stat().st_size > 1000
 
 
 def test_second_run_has_nothing_to_do(run):

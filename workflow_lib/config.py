@@ -21,8 +21,9 @@ from .units import C_LIGHT, RAD_TO_ARCSEC
 
 SCHEMA = Path(__file__).resolve().parent.parent / "config" / "schema.yaml"
 BASE = SCHEMA.parent / "config.yaml"
-# mappings whose keys are alternatives (rms_jy_per_beam or snr): an overlay replaces them whole
-REPLACED_WHOLE = (("continuum", "noise"), ("cubes", "noise"), ("dataset", "noise"))
+# mappings whose keys are alternatives (rms_jy_per_beam or snr) or a whole set (the independent fields): an
+# overlay replaces them whole
+REPLACED_WHOLE = (("continuum", "noise"), ("cubes", "noise"), ("dataset", "noise"), ("independent", "fields"))
 
 
 class ConfigError(ValueError):
@@ -115,6 +116,37 @@ def _check_cube_spec(key: str, cubes: dict, baseline: float) -> None:
                           f"{cubes['n_sources'][1]} sources cannot be placed that far apart in the field")
 
 
+def _check_observation(key: str, obs: dict) -> float:
+    """A date and times that can work; returns the array's longest baseline (m)."""
+    try:
+        dt.datetime.strptime(obs["ref_date"], "%Y/%m/%d")
+    except ValueError as exc:
+        raise ConfigError(f"{key}.ref_date={obs['ref_date']!r} is not a valid date (YYYY/MM/DD)") from exc
+    try:
+        baseline = longest_baseline_m(obs["antenna_config"])
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    if obs["total_time_s"] < obs["integration_s"]:
+        raise ConfigError(f"{key}.total_time_s must be at least {key}.integration_s")
+    return baseline
+
+
+def independent_spec(dataset: dict, field: dict) -> dict:
+    """The cube spec of an independent-test field: the training set's grid and population, the field's size
+    and source count, sources placed uniformly (no brightest source at the centre)."""
+    return {**dataset, "npix": field["npix"], "n_sources": field["n_sources"], "brightest_at_centre": False}
+
+
+def _check_independent(independent: dict, dataset: dict) -> None:
+    baseline = _check_observation("independent.observation", independent["observation"])
+    for name, field in independent["fields"].items():
+        key = f"independent.fields.{name}"
+        if field["npix"] < dataset["npix"]:
+            raise ConfigError(f"{key}.npix={field['npix']} is smaller than the training cubes' dataset.npix="
+                              f"{dataset['npix']}; DeepFocus needs images at least that size")
+        _check_cube_spec(key, independent_spec(dataset, field), baseline)
+
+
 def check(config: dict) -> None:
     """Validate against the schema (filling defaults in place), then run every section's checks beyond it;
     raises :class:`ConfigError` naming the key."""
@@ -140,17 +172,7 @@ def check(config: dict) -> None:
 
 def _check_spine(config: dict) -> None:
     """Observation, continuum field, cubes, dataset and imaging."""
-    obs = config["observation"]
-    try:
-        dt.datetime.strptime(obs["ref_date"], "%Y/%m/%d")
-    except ValueError as exc:
-        raise ConfigError(f"observation.ref_date={obs['ref_date']!r} is not a valid date (YYYY/MM/DD)") from exc
-    try:
-        baseline = longest_baseline_m(obs["antenna_config"])
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
-    if obs["total_time_s"] < obs["integration_s"]:
-        raise ConfigError("observation.total_time_s must be at least observation.integration_s")
+    baseline = _check_observation("observation", config["observation"])
 
     cont = config["continuum"]
     _check_grid("continuum", cont["npix"], cont["cell_arcsec"], cont["freq_ghz"] * 1e9, baseline)
@@ -176,6 +198,9 @@ def _check_spine(config: dict) -> None:
     for name, fraction in fractions.items():
         if round(fraction * dataset["count"]) < 1:
             raise ConfigError(f"dataset.split.{name}={fraction} leaves no cube of dataset.count={dataset['count']}")
+
+    if "independent" in config:
+        _check_independent(config["independent"], dataset)
 
     methods = config["imaging"]["methods"]
     for target in ("continuum", "cubes"):

@@ -171,6 +171,27 @@ def read_cube(path: str | os.PathLike) -> tuple[np.ndarray, fits.Header]:
     return data, header
 
 
+def read_beam(path: str | os.PathLike) -> tuple[float, float, float] | None:
+    """Restoring beam (bmaj, bmin, bpa) in arcsec, arcsec, deg of a FITS image: BMAJ/BMIN/BPA, else the median
+    over planes of CASA's per-plane BEAMS table; None when it has neither."""
+    from astropy import units as u
+
+    with fits.open(path) as hdul:
+        if "BMAJ" in hdul[0].header:
+            return beam_arcsec(hdul[0].header)
+        if "BEAMS" not in hdul:
+            return None
+        table = hdul["BEAMS"]
+        columns = {c.name: (np.asarray(table.data[c.name], float), c.unit) for c in table.columns}
+    try:
+        bmaj, bmin = (np.median(v) * u.Unit(unit or "arcsec").to(u.arcsec) for v, unit in
+                      (columns["BMAJ"], columns["BMIN"]))
+        bpa = np.median(columns["BPA"][0]) * u.Unit(columns["BPA"][1] or "deg").to(u.deg)
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"{path}: unreadable BEAMS table ({exc})") from exc
+    return float(bmaj), float(bmin), float(bpa)
+
+
 def beam_arcsec(header: fits.Header) -> tuple[float, float, float]:
     """Restoring beam (bmaj, bmin, bpa) in arcsec, arcsec, deg from a FITS header."""
     if "BMAJ" not in header:

@@ -131,12 +131,13 @@ def _loguniform(rng, lo, hi):
 
 
 def draw_sources(spec: dict, grid: fitsio.Grid, rng: np.random.Generator) -> list[LineSource]:
-    """Random sources: the brightest at the field centre, the rest apart by ``min_separation_arcsec``."""
+    """Random sources apart by ``min_separation_arcsec``, the brightest at the field centre if
+    ``brightest_at_centre`` (the training set's convention), else all placed uniformly."""
     n = int(rng.integers(spec["n_sources"][0], spec["n_sources"][1] + 1))
     fluxes = sorted((_loguniform(rng, *spec["line_flux_mjy"]) * 1e-3 for _ in range(n)), reverse=True)
     margin = spec["edge_margin_arcsec"] / grid.cell_arcsec
     min_sep = spec["min_separation_arcsec"] / grid.cell_arcsec
-    positions = [grid.centre]
+    positions = [grid.centre] if spec["brightest_at_centre"] else []
     while len(positions) < n:
         for _ in range(10000):
             x, y = rng.uniform(margin, grid.nx - 1 - margin), rng.uniform(margin, grid.ny - 1 - margin)

@@ -228,8 +228,10 @@ class DeepFocus:
             out.detections[i] += out.sources[-1]
         return out
 
-    def characterise(self, cubes: np.ndarray, detections: list[list[dict]], grid: fitsio.Grid) -> list[Result]:
-        """Stage 5-6: ResNet parameters, fluxes, catalogue, model cube and continuum image per cube."""
+    def characterise(self, cubes: np.ndarray, detections: list[list[dict]], grid: fitsio.Grid,
+                     beam: geometry.Beam | None = None) -> list[Result]:
+        """Stage 5-6: ResNet parameters, fluxes, catalogue, model cube and continuum image per cube; boxes and
+        aperture fluxes with the cubes' ``beam`` (pixels; default: the training set's)."""
         size = self.settings["focus_size"]
         per_cube = [focused_crops(c, d, size, self.settings["mask_dilation"]) for c, d in zip(cubes, detections)]
         stacked = {kind: np.array([x for p in per_cube for x in p[kind]]).reshape(-1, size, size)
@@ -246,13 +248,14 @@ class DeepFocus:
             n = len(sources)
             values = {name: v[k:k + n] for name, v in params.items()}
             k += n
-            catalogue = self._catalogue(cube, sources, crops, values, grid)
+            catalogue = self._catalogue(cube, sources, crops, values, grid, beam or self.beam)
             results.append(Result(catalogue, self.model_cube(catalogue, grid), crops["continuum"]))
         return results
 
-    def run(self, cubes: np.ndarray, grid: fitsio.Grid, where: str = "cube") -> list[Result]:
-        """The whole pipeline on dirty cubes (n, nchan, ny, nx) of ``grid``, in batches (``where`` names them
-        in errors)."""
+    def run(self, cubes: np.ndarray, grid: fitsio.Grid, where: str = "cube", beam: geometry.Beam | None = None
+            ) -> list[Result]:
+        """The whole pipeline on dirty cubes (n, nchan, ny, nx) of ``grid`` and ``beam`` (pixels; default: the
+        training set's), in batches (``where`` names them in errors)."""
         self.check_grid(grid, where)
         cubes = self.sanitise(cubes, where)
         if cubes.shape[1:] != (grid.nchan, grid.ny, grid.nx):
@@ -261,18 +264,22 @@ class DeepFocus:
         out = []
         for start in range(0, len(cubes), self.settings["batch_cubes"]):
             batch = cubes[start:start + self.settings["batch_cubes"]]
-            out += self.characterise(batch, self.detect(batch), grid)
+            out += self.characterise(batch, self.detect(batch), grid, beam)
         return out
 
     def run_fits(self, path: str | Path) -> tuple[Result, fitsio.Grid]:
-        """The pipeline on one FITS dirty cube, and the cube's grid (checked against the training set's)."""
+        """The pipeline on one FITS dirty cube, and the cube's grid (checked against the training set's); the
+        catalogue's boxes and aperture fluxes use the cube's restoring beam where its header gives one."""
         data, header = fitsio.read_cube(path)
         grid = fitsio.Grid.from_header(header, str(path))
-        return self.run(data[None], grid, str(path))[0], grid
+        beam = fitsio.read_beam(path)
+        if beam is not None:
+            beam = geometry.Beam(beam[0] / grid.cell_arcsec, beam[1] / grid.cell_arcsec, beam[2])
+        return self.run(data[None], grid, str(path), beam)[0], grid
 
     # ------------------------------------------------------------------ products
 
-    def _catalogue(self, cube, sources, crops, values, grid: fitsio.Grid) -> Table:
+    def _catalogue(self, cube, sources, crops, values, grid: fitsio.Grid, beam: geometry.Beam) -> Table:
         """Catalogue rows of one cube's sources; duplicates (3-D IoU >= ``DUPLICATE_IOU`` with a source of
         higher score, e.g. one line found from two islands of a bright source) and sources below the operating
         point's score threshold are left out (the continuum image still masks them)."""
@@ -288,7 +295,7 @@ class DeepFocus:
             if minor > major:  # the two networks disagree on which axis is longer: swap, turn the PA
                 major, minor, pa = minor, major, (pa + 90.0) % 180.0
             major, minor = max(major, 0.05 / cell), max(minor, 0.05 / cell)
-            seen = geometry.seen_covariance(major, minor, pa, self.beam)
+            seen = geometry.seen_covariance(major, minor, pa, beam)
             box = geometry.clip_box(geometry.footprint_box(x, y, seen), cube.shape[1:])
             z0, z1 = s["range"]
             centre, fwhm = (z0 + z1) / 2, (z1 - z0) / 2
@@ -303,9 +310,9 @@ class DeepFocus:
                 "fwhm_major_arcsec": major * cell, "fwhm_minor_arcsec": minor * cell, "pa_deg": pa,
                 "line_flux_jy": flux / (fwhm * GAUSSIAN_AREA_PER_FWHM),
                 "line_integrated_flux_jy_mhz": flux * abs(grid.dfreq_hz) / 1e6,
-                "line_aperture_flux_jy_mhz": aperture_flux(line, box, x, y, seen, self.beam)
+                "line_aperture_flux_jy_mhz": aperture_flux(line, box, x, y, seen, beam)
                 * abs(grid.dfreq_hz) / 1e6,
-                "continuum_flux_jy": aperture_flux(crops["continuum"], box, x, y, seen, self.beam),
+                "continuum_flux_jy": aperture_flux(crops["continuum"], box, x, y, seen, beam),
                 "snr": s["snr"], "snr_integrated": s["snr_integrated"], "pixel_snr": s["pixel_snr"],
                 "score": s["score"], "deblended": s["deblended"],
                 **dict(zip(BOX_COLUMNS, map(float, geometry.box_3d(box, s["range"])))),

@@ -25,6 +25,11 @@ PYBDSF_FILES = {"dirty": "dirty.ecsv", "tclean": "tclean.ecsv"}
 # the evaluation's tables (deepfocus_<name>.{csv,md}) and figures (deepfocus_<name>.{png,pdf})
 TABLES = ("detection", "stage_losses", "vs_pybdsf", "characterisation", "vs_tclean")
 FIGURES = ("completeness", "purity_completeness", "residuals", "examples")
+# the independent test set (workflow_lib/dataset/independent.py): what each cube's simulation leaves, and the
+# tables and figure of its evaluation beside the ducc test split (deepfocus_independent_<name>)
+INDEPENDENT_FILES = {"dirty": "dirty.fits", "truth": "truth.ecsv", "record": "record.json"}
+INDEPENDENT_TABLES = ("detection", "fields", "characterisation")
+INDEPENDENT_FIGURES = ("completeness",)
 
 
 def files_in(directory: str | Path, names: dict[str, str]) -> dict[str, str]:
@@ -47,6 +52,11 @@ def operating_point_file(models_dir: str | Path) -> str:
 
 def cube_products(directory: str | Path) -> dict[str, str]:
     return files_in(directory, CUBE_PRODUCTS)
+
+
+def independent_cubes(independent: dict) -> list[str]:
+    """``<field kind>_<k>`` of every independent cube, kinds in config order."""
+    return [f"{kind}_{k:02d}" for kind, field in independent["fields"].items() for k in range(field["count"])]
 
 
 def tables(with_tclean: bool) -> tuple[str, ...]:

@@ -129,6 +129,36 @@ def infer(*, manifest: str, point: str, products: list[str], catalogue: str, tim
     return record
 
 
+def infer_fits(*, cubes: list[str], names: list[str], point: str, products: list[str], catalogue: str, timing: str,
+               deepfocus: dict, params=None, **models: str) -> dict:
+    """The pipeline at its operating ``point`` on FITS dirty ``cubes`` of any size (the independent test set,
+    see :meth:`DeepFocus.run_fits`): per-cube products (:data:`.settings.CUBE_PRODUCTS` for each cube in turn),
+    one ``catalogue`` whose ``cube`` column holds the cubes' ``names``, and ``timing`` (JSON: seconds per cube,
+    reading and writing included)."""
+    per_cube = len(CUBE_PRODUCTS)
+    if len(products) != per_cube * len(cubes) or len(names) != len(cubes):
+        raise ValueError(f"{len(products)} product files and {len(names)} names for {len(cubes)} cubes "
+                         f"({per_cube} files each: {list(CUBE_PRODUCTS)})")
+    pipeline = DeepFocus.load(_checkpoints(models), settings_of(deepfocus, operating_point.load(point)))
+    started = time.perf_counter()
+    catalogues = []
+    for k, (cube, name) in enumerate(zip(cubes, names)):
+        result, grid = pipeline.run_fits(cube)
+        write_products(result, grid, dict(zip(CUBE_PRODUCTS, products[per_cube * k: per_cube * (k + 1)])), params)
+        table = result.catalogue.copy()
+        table.add_column(np.full(len(table), name), name="cube", index=0)
+        catalogues.append(table)
+        log.info("%s: %d sources (%d/%d)", name, len(table), k + 1, len(cubes))
+    seconds = time.perf_counter() - started
+    merged = vstack(catalogues, metadata_conflicts="silent") if catalogues else Table()
+    merged.meta.update(provenance.record(params))
+    merged.write(catalogue, format="ascii.ecsv", overwrite=True)
+    record = {"cubes": len(cubes), "device": str(pipeline.device), "io_seconds_per_cube": seconds / len(cubes),
+              "sources": len(merged)}
+    Path(timing).write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
 def run_cube(cube: str, models: dict[str, str], point: str, products: dict[str, str], deepfocus: dict,
              params=None) -> int:
     """The trained pipeline at its operating ``point`` on one FITS dirty cube of any size (see

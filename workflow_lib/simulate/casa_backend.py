@@ -14,11 +14,16 @@ from ..casa import antenna_config_path, casa, working_directory
 from ..fitsio import Grid, read_cube
 
 
-def simobserve(skymodel_fits: str, ms_out: str, observation: dict, casa_log: str | None = None) -> Path:
-    """Noise-free visibilities of ``skymodel_fits`` (Jy/pixel) in a new measurement set ``ms_out``.
+def simobserve(skymodel_fits: str, ms_out: str, observation: dict, casa_log: str | None = None,
+               thermal_noise: dict | None = None, noise_free_out: str | None = None) -> Path:
+    """Visibilities of ``skymodel_fits`` (Jy/pixel) in a new measurement set ``ms_out``.
 
     ``observation``: antenna_config (casadata name), phase_centre, ref_date,
     hour_angle, integration_s, total_time_s. One pointing at the phase centre.
+    Noise-free unless ``thermal_noise`` is given: then CASA's own thermal noise
+    (``thermalnoise="tsys-atm"``: system temperature from its atmosphere model
+    at ``pwv_mm``, random draws from the integer ``seed``), and the noise-free
+    measurement set simobserve also writes goes to ``noise_free_out`` if given.
     """
     skymodel = Path(skymodel_fits).resolve()
     _, header = read_cube(skymodel)  # fail early on a model without WCS
@@ -27,6 +32,10 @@ def simobserve(skymodel_fits: str, ms_out: str, observation: dict, casa_log: str
     out = Path(ms_out).resolve()
     scratch = out.parent / f".{out.name}.simobserve"
     shutil.rmtree(scratch, ignore_errors=True)
+    noise = {"thermalnoise": ""}
+    if thermal_noise is not None:
+        noise = {"thermalnoise": "tsys-atm", "user_pwv": float(thermal_noise["pwv_mm"]),
+                 "seed": int(thermal_noise["seed"])}
     tasks = casa(casa_log).tasks
     with working_directory(scratch):
         tasks.simobserve(
@@ -34,12 +43,16 @@ def simobserve(skymodel_fits: str, ms_out: str, observation: dict, casa_log: str
             direction=f"J2000 {grid.ra_deg}deg {grid.dec_deg}deg",
             obsmode="int", antennalist=str(antennas), refdate=observation["ref_date"],
             hourangle=observation["hour_angle"], integration=f"{observation['integration_s']}s",
-            totaltime=f"{observation['total_time_s']}s", thermalnoise="", graphics="none", verbose=False,
-            overwrite=True)
-    produced = scratch / "sim" / f"sim.{antennas.stem}.ms"
+            totaltime=f"{observation['total_time_s']}s", graphics="none", verbose=False, overwrite=True, **noise)
+    noise_free = scratch / "sim" / f"sim.{antennas.stem}.ms"
+    produced = noise_free if thermal_noise is None else noise_free.with_suffix(".noisy.ms")
     if not produced.is_dir():
         raise RuntimeError(f"simobserve did not write {produced}; see the CASA log {casa_log}")
-    shutil.rmtree(out, ignore_errors=True)
-    shutil.move(str(produced), str(out))
+    moves = [(produced, out)]
+    if thermal_noise is not None and noise_free_out is not None:
+        moves.append((noise_free, Path(noise_free_out).resolve()))
+    for source, target in moves:
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.move(str(source), str(target))
     shutil.rmtree(scratch, ignore_errors=True)
     return out

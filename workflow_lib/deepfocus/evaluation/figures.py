@@ -24,16 +24,35 @@ STUDY_POINTS = {"study Blobs Finder (2-D)": (0.89, 0.001), "study DeepGRU (1-D)"
 def completeness(stages: dict, score_threshold: float, pybdsf_thresh_pix: float, edges, png: Path, pdf: Path
                  ) -> None:
     """Completeness per true-SNR bin and contamination per measured-SNR bin, DeepFocus and PyBDSF."""
-    curves = [("blobsfinder_2d", -np.inf, "Blobs Finder 2-D"), ("deepfocus_3d", score_threshold, "DeepFocus 3-D"),
-              ("deepfocus_2d", score_threshold, "DeepFocus 2-D"),
-              ("pybdsf_2d", pybdsf_thresh_pix, f"PyBDSF (thresh_pix={pybdsf_thresh_pix:g})")]
+    curves = [(stages[key], threshold, label, "o-", None)
+              for key, threshold, label in (("blobsfinder_2d", -np.inf, "Blobs Finder 2-D"),
+                                            ("deepfocus_3d", score_threshold, "DeepFocus 3-D"),
+                                            ("deepfocus_2d", score_threshold, "DeepFocus 2-D"),
+                                            ("pybdsf_2d", pybdsf_thresh_pix,
+                                             f"PyBDSF (thresh_pix={pybdsf_thresh_pix:g})"))]
+    _rates(curves, edges, png, pdf)
+
+
+def independent_completeness(sets: dict, score_threshold: float, pybdsf_thresh_pix: float, edges, png: Path,
+                             pdf: Path) -> None:
+    """Completeness per true-SNR bin and contamination per measured-SNR bin of DeepFocus 3-D and PyBDSF on each
+    test set (``sets``: label -> its stages)."""
+    curves = [(stages[key], threshold, f"{stages[key].name}, {label}", style, colour)
+              for (label, stages), style in zip(sets.items(), ("o-", "s--"))
+              for key, threshold, colour in (("deepfocus_3d", score_threshold, "tab:green"),
+                                             ("pybdsf_2d", pybdsf_thresh_pix, "grey"))]
+    _rates(curves, edges, png, pdf)
+
+
+def _rates(curves: list, edges, png: Path, pdf: Path) -> None:
+    """Two panels of (detections, threshold, label, line style, colour) curves: completeness, contamination."""
     centres = np.sqrt(np.maximum(edges[:-1], 0.5) * np.asarray(edges[1:]))
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for key, threshold, label in curves:
-        found, true_snr, real, pred_snr = stages[key].flags(threshold)
+    for detections, threshold, label, style, colour in curves:
+        found, true_snr, real, pred_snr = detections.flags(threshold)
         table = binned_rates(true_snr, found, pred_snr, real, edges)[1:]
-        axes[0].plot(centres, table["completeness"], "o-", label=label)
-        axes[1].plot(centres, table["contamination"], "o-", label=label)
+        axes[0].plot(centres, table["completeness"], style, color=colour, label=label)
+        axes[1].plot(centres, table["contamination"], style, color=colour, label=label)
     for ax, what, along in ((axes[0], "completeness", "true SNR"), (axes[1], "contamination", "measured SNR")):
         ax.set_xscale("log")
         ax.set_xlabel(along)

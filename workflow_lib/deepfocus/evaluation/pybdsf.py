@@ -117,16 +117,43 @@ def test_catalogues(*, manifest: str, tclean_cubes: list[int], tclean_images: li
                 bmaj, bmin, bpa = fitsio.beam_arcsec(header)
                 images["tclean"] = (np.nan_to_num(image).sum(axis=0),
                                     geometry.Beam(bmaj / grid.cell_arcsec, bmin / grid.cell_arcsec, bpa))
-            rms = robust_rms(cube)
             for kind, (image, beam) in images.items():
-                table = find_sources(image, grid, beam, thresh_isl, thresh_pix, workdir)
-                table["measured_snr"] = [measured_snr(cube, x, y, rms) for x, y in zip(table["x_pix"], table["y_pix"])]
-                table.add_column(np.full(len(table), index, dtype=np.int64), name="cube", index=0)
-                found[kind].append(table)
+                found[kind].append(_cube_sources(image, cube, grid, beam, index, thresh_isl, thresh_pix, workdir))
     for kind, path in (("dirty", out_dirty), ("tclean", out_tclean)):
-        table = vstack(found[kind]) if found[kind] else empty_table()
-        if "cube" not in table.colnames:  # no image of this kind
-            table.add_column(np.zeros(0, dtype=np.int64), name="cube", index=0)
-            table["measured_snr"] = np.zeros(0)
-        table.meta.update(provenance.record(params))
-        table.write(path, format="ascii.ecsv", overwrite=True)
+        _write(found[kind], np.int64, path, params)
+
+
+def fits_catalogue(*, cubes: list[str], names: list[str], thresh_isl: float, thresh_pix: float, out: str,
+                   params=None) -> None:
+    """PyBDSF on the integrated image of each FITS dirty cube (the independent test set), with the cube's own
+    restoring beam; catalogue ``out`` with the cubes' ``names`` in its ``cube`` column."""
+    found = []
+    workdir = Path(out).parent
+    workdir.mkdir(parents=True, exist_ok=True)
+    for path, name in zip(cubes, names, strict=True):
+        cube, header = fitsio.read_cube(path)
+        grid = continuum_grid(fitsio.Grid.from_header(header, path))
+        beam = fitsio.read_beam(path)
+        if beam is None:
+            raise ValueError(f"{path}: no restoring beam (BMAJ or a BEAMS table) for PyBDSF")
+        beam = geometry.Beam(beam[0] / grid.cell_arcsec, beam[1] / grid.cell_arcsec, beam[2])
+        found.append(_cube_sources(cube.sum(axis=0), cube, grid, beam, name, thresh_isl, thresh_pix, workdir))
+    _write(found, str, out, params)
+
+
+def _cube_sources(image, cube, grid, beam, name, thresh_isl, thresh_pix, workdir) -> Table:
+    """PyBDSF's sources of one integrated ``image`` with the measured SNR on its ``cube`` and a ``cube`` column."""
+    rms = robust_rms(cube)
+    table = find_sources(image, grid, beam, thresh_isl, thresh_pix, workdir)
+    table["measured_snr"] = [measured_snr(cube, x, y, rms) for x, y in zip(table["x_pix"], table["y_pix"])]
+    table.add_column(np.full(len(table), name), name="cube", index=0)
+    return table
+
+
+def _write(tables: list[Table], cube_dtype, path: str, params) -> None:
+    table = vstack(tables) if tables else empty_table()
+    if "cube" not in table.colnames:  # no image of this kind
+        table.add_column(np.zeros(0, dtype=cube_dtype), name="cube", index=0)
+        table["measured_snr"] = np.zeros(0)
+    table.meta.update(provenance.record(params))
+    table.write(path, format="ascii.ecsv", overwrite=True)

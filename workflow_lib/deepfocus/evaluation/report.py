@@ -32,18 +32,17 @@ from ... import fitsio
 from ...dataset.torch_dataset import CubeDataset
 from .. import blobsfinder, deepgru, geometry, operating_point
 from ..pipeline import DeepFocus, boxes_of, settings_of
-from ..preprocess import robust_rms
 from ..settings import FIGURES
 from ..settings import tables as table_names
 from ..trainsets import batches
 from ...tables import write_table
-from . import characterisation, examples, matching, reconstruction
+from . import catalogues, characterisation, examples, matching, reconstruction
 from . import figures as plots
-from .detection import Detections, unique_2d
+from .catalogues import BOX_2D
+from .detection import Detections
 from .stages import cube_flags, stage_table
 
 log = logging.getLogger(__name__)
-BOX_2D = ["box_x0", "box_y0", "box_x1", "box_y1"]  # PyBDSF catalogues
 
 
 def collect(manifest: str, pipeline: DeepFocus, catalogue: Table, pybdsf: Table, config: dict) -> dict:
@@ -57,10 +56,7 @@ def collect(manifest: str, pipeline: DeepFocus, catalogue: Table, pybdsf: Table,
     ds = CubeDataset(manifest, "test", ("dirty",))
     truth = ds.sources()
     stages = {"blobsfinder_2d": Detections("Blobs Finder (2-D)", ev["iou_2d"], ev["max_offset_pix"]),
-              "deepgru_1d": Detections("DeepGRU (1-D, true boxes)", ev["iou_1d"]),
-              "deepfocus_3d": Detections("DeepFocus (3-D)", ev["iou_3d"]),
-              "deepfocus_2d": Detections("DeepFocus (2-D)", ev["iou_2d"], ev["max_offset_pix"]),
-              "pybdsf_2d": Detections("PyBDSF dirty (2-D)", ev["iou_2d"], ev["max_offset_pix"])}
+              "deepgru_1d": Detections("DeepGRU (1-D, true boxes)", ev["iou_1d"]), **catalogues.stages(ev)}
     order, cube_truth, cube_catalogue = [], [], []
     stage_passed, stage_any, stage_snr = [], [], []
     lines = pipeline.settings["lines"]
@@ -71,14 +67,9 @@ def collect(manifest: str, pipeline: DeepFocus, catalogue: Table, pybdsf: Table,
             boxes3 = geometry.source_boxes(t, beam, cell, shape)
             boxes2 = boxes3[:, [0, 1, 3, 4]]
             snr = np.asarray(t["snr"], float)
-            rms = robust_rms(cube)
-
-            def measured(xy):
-                return [matching.measured_snr(cube, x, y, rms) for x, y in xy]
-
             blobs = blobsfinder.find_blobs(p, pipeline.settings["threshold"])
             stages["blobsfinder_2d"].add(boxes2, snr, [b["box"] for b in blobs], [b["score"] for b in blobs],
-                                         measured([b["centre"] for b in blobs]))
+                                         catalogues.measured_snrs(cube, [b["centre"] for b in blobs]))
             _add_lines(stages["deepgru_1d"], gru, cube, t, boxes2, lines, device)
             c = catalogue[catalogue["cube"] == i]
             mine = [j for j, (cube_k, _) in enumerate(found.blobs) if cube_k == k]
@@ -87,15 +78,7 @@ def collect(manifest: str, pipeline: DeepFocus, catalogue: Table, pybdsf: Table,
             stage_passed.append(passed)
             stage_any.append(any_path)
             stage_snr.append(snr)
-            pred3 = boxes_of(c)
-            xy = list(zip(np.asarray(c["x_pix"], float), np.asarray(c["y_pix"], float)))
-            stages["deepfocus_3d"].add(boxes3, snr, pred3, np.asarray(c["score"], float), measured(xy))
-            keep = unique_2d(pred3, np.asarray(c["score"], float))
-            stages["deepfocus_2d"].add(boxes2, snr, pred3[keep][:, [0, 1, 3, 4]], np.asarray(c["score"], float)[keep],
-                                       measured([xy[k] for k in keep]))
-            b = pybdsf[pybdsf["cube"] == i]
-            stages["pybdsf_2d"].add(boxes2, snr, boxes_of(b, BOX_2D),
-                                    np.asarray(b["snr"], float), np.asarray(b["measured_snr"], float))
+            catalogues.add(stages, boxes3, snr, cube, c, pybdsf[pybdsf["cube"] == i])
             order.append(i)
             cube_truth.append(t)
             cube_catalogue.append(c)

@@ -1,0 +1,185 @@
+"""The independent test set (CASA end to end, see :mod:`...dataset.independent`) beside the ducc test split.
+
+Both sets are scored alike: DeepFocus's catalogue at the operating point chosen on the validation split, PyBDSF
+at its default peak threshold, the same matcher and measured SNR (:mod:`.catalogues`); nothing is chosen here.
+The true boxes of an independent cube use its own restoring beam (tclean's), as the pipeline's boxes do.
+
+Tables (``deepfocus_independent_<name>.{csv,md}``):
+
+* ``detection``: completeness and contamination per SNR bin of each method on each set;
+* ``fields``: per field kind of the independent set, and for its cubes without any source: true sources found,
+  false detections per cube and per training tile (a wide field counts as its area in tiles), completeness
+  and contamination;
+* ``characterisation``: residuals of the matched DeepFocus sources on each set, side by side.
+
+Figure ``completeness``: DeepFocus 3-D and PyBDSF per SNR bin on both sets.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table, vstack
+
+from ... import fitsio
+from ...dataset.torch_dataset import CubeDataset
+from ...tables import write_table
+from .. import geometry, operating_point
+from ..settings import INDEPENDENT_FIGURES, INDEPENDENT_TABLES
+from ..trainsets import batches, dataset_meta
+from . import catalogues, figures
+from .characterisation import UNITS, summary
+from .characterisation import residuals as parameter_residuals
+
+log = logging.getLogger(__name__)
+SETS = {"ducc": "ducc test split", "casa": "CASA independent"}
+EMPTY = "no source"  # the fields-table row of the independent cubes without a true source
+
+
+def _scored(evaluation: dict) -> dict:
+    """Empty per-cube collections of one set."""
+    return {"stages": catalogues.stages(evaluation), "truth": [], "catalogue": [], "beams": [], "cubes": []}
+
+
+def _add(scored: dict, name, truth: Table, cube: np.ndarray, beam: geometry.Beam, cell: float, catalogue: Table,
+         pybdsf: Table) -> None:
+    boxes = geometry.source_boxes(truth, beam, cell, cube.shape)
+    catalogues.add(scored["stages"], boxes, np.asarray(truth["snr"], float), cube, catalogue, pybdsf)
+    scored["truth"].append(truth)
+    scored["catalogue"].append(catalogue)
+    scored["beams"].append(beam)
+    scored["cubes"].append((name, cube.shape))
+
+
+def ducc_test(manifest: str, catalogue: Table, pybdsf: Table, evaluation: dict, batch_cubes: int) -> dict:
+    """The ducc test split's final catalogues against its truth (the training set's beam)."""
+    meta = dataset_meta(manifest)
+    beam = geometry.Beam(**meta["beam"])
+    ds = CubeDataset(manifest, "test", ("dirty",))
+    truth = ds.sources()
+    scored = _scored(evaluation)
+    for indices, arrays in batches(ds, batch_cubes):
+        for index, cube in zip(indices, arrays["dirty"]):
+            _add(scored, index, truth[truth["cube"] == index], cube, beam, meta["cell_arcsec"],
+                 catalogue[catalogue["cube"] == index], pybdsf[pybdsf["cube"] == index])
+    return scored
+
+
+def casa_independent(names: list[str], cubes: list[str], truths: list[str], catalogue: Table, pybdsf: Table,
+                     evaluation: dict) -> dict:
+    """The independent cubes' final catalogues against their truth, each with its own restoring beam."""
+    scored = _scored(evaluation)
+    for name, path, truth in zip(names, cubes, truths, strict=True):
+        cube, header = fitsio.read_cube(path)
+        grid = fitsio.Grid.from_header(header, path)
+        bmaj, bmin, bpa = fitsio.beam_arcsec(header)
+        beam = geometry.Beam(bmaj / grid.cell_arcsec, bmin / grid.cell_arcsec, bpa)
+        _add(scored, name, Table.read(truth), cube.astype(np.float32), beam, grid.cell_arcsec,
+             catalogue[catalogue["cube"] == name], pybdsf[pybdsf["cube"] == name])
+    return scored
+
+
+def _methods(threshold: float, pybdsf_thresh_pix: float) -> list[tuple[str, float]]:
+    """(stage, threshold) of each method: DeepFocus's catalogue is at its operating point already."""
+    return [("deepfocus_3d", threshold), ("deepfocus_2d", threshold), ("pybdsf_2d", pybdsf_thresh_pix)]
+
+
+def detection_table(sets: dict, threshold: float, pybdsf_thresh_pix: float, edges) -> Table:
+    rows = []
+    for key, scored in sets.items():
+        for stage, t in _methods(threshold, pybdsf_thresh_pix):
+            table = scored["stages"][stage].table(t, edges)
+            table.add_column(SETS[key], name="test_set", index=0)
+            rows.append(table)
+    return vstack(rows)
+
+
+def fields_table(scored: dict, threshold: float, pybdsf_thresh_pix: float, tile_npix: int) -> Table:
+    """Per field kind (and the cubes without a source): what each method found and how much of it was false."""
+    kinds = [name.rsplit("_", 1)[0] for name, _ in scored["cubes"]]
+    tiles = np.array([shape[1] * shape[2] / tile_npix**2 for _, shape in scored["cubes"]])
+    n_true = np.array([len(t) for t in scored["truth"]])
+    groups = {kind: [k for k, c in enumerate(kinds) if c == kind] for kind in dict.fromkeys(kinds)}
+    groups[EMPTY] = [k for k in range(len(kinds)) if n_true[k] == 0]
+    rows = []
+    for label, units in groups.items():
+        for stage, t in _methods(threshold, pybdsf_thresh_pix):
+            part = scored["stages"][stage].subset(units)
+            found, _, real, _ = part.flags(t)
+            false = int((~real).sum())
+            rows.append({"field": label, "method": part.name, "cubes": len(units),
+                         "tiles": float(tiles[units].sum()), "n_true": int(n_true[units].sum()),
+                         "found": int(found.sum()), "detections": len(real), "false": false,
+                         "false_per_cube": false / len(units) if units else np.nan,
+                         "false_per_tile": false / tiles[units].sum() if units else np.nan,
+                         "completeness": float(found.mean()) if len(found) else np.nan,
+                         "contamination": float(1 - real.mean()) if len(real) else np.nan})
+    return Table(rows=rows)
+
+
+def _matched(scored: dict) -> tuple[Table | None, Table | None]:
+    truth_rows, predicted_rows = [], []
+    for pairs, t, c in zip(scored["stages"]["deepfocus_3d"].pairs(), scored["truth"], scored["catalogue"]):
+        truth_rows += [t[r] for r, _ in pairs]
+        predicted_rows += [c[p] for _, p in pairs]
+    if not truth_rows:
+        return None, None
+    return (Table(rows=truth_rows, names=scored["truth"][0].colnames),
+            Table(rows=predicted_rows, names=scored["catalogue"][0].colnames))
+
+
+def characterisation_table(sets: dict, cell_arcsec: float) -> Table:
+    """The characterisation summary of each set, side by side (columns suffixed with the set)."""
+    out = None
+    for key, scored in sets.items():
+        truth, predicted = _matched(scored)
+        if truth is None:
+            table = summary({name: (np.zeros(0), np.zeros(0)) for name in UNITS})
+        else:
+            beam_fwhm = float(np.median([np.sqrt(b.fwhm_major * b.fwhm_minor) for b in scored["beams"]]))
+            table = summary(parameter_residuals(truth, predicted, beam_fwhm, cell_arcsec))
+        if out is None:
+            out = table["parameter", "unit"]
+        for name in ("n", "median", "robust_sigma", "within_10pct"):
+            out[f"{name}_{key}"] = table[name]
+    return out
+
+
+def evaluate(*, manifest: str, point: str, test_catalogue: str, test_pybdsf: str, names: list[str],
+             cubes: list[str], truths: list[str], catalogue: str, pybdsf: str, tables: list[str],
+             markdown: list[str], figures_png: list[str], figures_pdf: list[str], deepfocus: dict,
+             params=None) -> None:
+    """The tables (CSV ``tables`` + ``markdown``, in the order of :data:`.settings.INDEPENDENT_TABLES`) and the
+    figure of the independent cubes ``names`` (their dirty ``cubes`` and ``truths``; DeepFocus ``catalogue``
+    and ``pybdsf`` catalogue) beside the ducc test split (``manifest``, ``test_catalogue``, ``test_pybdsf``),
+    DeepFocus at the operating ``point``."""
+    ev = deepfocus["evaluation"]
+    chosen = operating_point.load(point)
+    threshold, pybdsf_default, edges = chosen["score_threshold"], ev["pybdsf"]["thresh_pix_default"], ev["snr_bins"]
+    sets = {"ducc": ducc_test(manifest, Table.read(test_catalogue), Table.read(test_pybdsf), ev,
+                              deepfocus["batch_cubes"]),
+            "casa": casa_independent(names, cubes, truths, Table.read(catalogue), Table.read(pybdsf), ev)}
+    files = dict(zip(INDEPENDENT_TABLES, zip(tables, markdown, strict=True), strict=True))
+    note = (f"DeepFocus at its operating point (rule {chosen['rule']}, score >= {threshold:.3g}, chosen on the "
+            f"validation split of the ducc training set), PyBDSF at thresh_pix={pybdsf_default:g}; completeness "
+            "per true SNR, contamination per measured SNR")
+    detection = detection_table(sets, threshold, pybdsf_default, edges)
+    detection.meta["note"] = note
+    write_table(detection, *files["detection"], "DeepFocus and PyBDSF on the ducc test split and on the CASA "
+                "independent test set", params)
+    meta = dataset_meta(manifest)
+    fields = fields_table(sets["casa"], threshold, pybdsf_default, meta["shape"][1])
+    fields.meta["note"] = (f"{note}; a tile is the training cubes' {meta['shape'][1]} x {meta['shape'][2]} "
+                           "pixels; 'no source' gathers the cubes without a true source")
+    write_table(fields, *files["fields"], "Independent test set: false detections per field kind", params)
+    write_table(characterisation_table(sets, meta["cell_arcsec"]), *files["characterisation"],
+                "DeepFocus: predicted minus true parameters on the ducc test split and the CASA independent set",
+                params)
+    for path in figures_png:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    png, pdf = dict(zip(INDEPENDENT_FIGURES, zip(figures_png, figures_pdf, strict=True), strict=True))["completeness"]
+    figures.independent_completeness({SETS[k]: v["stages"] for k, v in sets.items()}, threshold, pybdsf_default,
+                                     edges, png, pdf)
+    log.info("independent evaluation written: %s", ", ".join([*tables, *figures_png]))
