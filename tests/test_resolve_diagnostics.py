@@ -9,6 +9,7 @@ from workflow_lib.resolve.observation import C_LIGHT, Observation
 from workflow_lib.skymodels import gaussian_2d
 
 NPIX, CELL, SIGMA = 64, 0.05, 0.01
+ENERGIES = [{"energy": 2.0}, {"energy": 1.0}]   # a converged history: falling over its last phase of 2
 
 
 def observe(sky, nvis=4000, seed=2):
@@ -42,26 +43,50 @@ def test_the_true_model_fits_at_the_noise_level_in_every_window_and_bin():
 
 
 def test_a_sound_posterior_passes():
-    obs, _, truth = observe(SKY)
-    diagnostics.check_converged(obs, np.array([SKY, SKY]), np.array([truth, truth]), [{"energy": 1.0}], "ok")
+    obs, gridder, truth = observe(SKY)
+    diagnostics.check_converged(obs, np.array([SKY, SKY]), np.array([truth, truth]), ENERGIES, "ok", 2, gridder)
 
 
 def test_non_finite_values_stop_the_run():
-    obs, _, truth = observe(SKY)
+    obs, gridder, truth = observe(SKY)
     bad = SKY.copy()
     bad[3, 3] = np.nan
     with pytest.raises(DivergenceError, match="run 'x' on synthetic.ms diverged: the posterior has non-finite"):
-        diagnostics.check_converged(obs, np.array([bad]), np.array([truth]), [{"energy": 1.0}], "x")
+        diagnostics.check_converged(obs, np.array([bad]), np.array([truth]), ENERGIES, "x", 2, gridder)
     with pytest.raises(DivergenceError, match="non-finite"):
-        diagnostics.check_converged(obs, np.array([SKY]), np.array([truth]), [{"energy": np.inf}], "x")
+        diagnostics.check_converged(obs, np.array([SKY]), np.array([truth]), [{"energy": np.inf}], "x", 1, gridder)
 
 
 def test_a_model_worse_than_an_empty_image_stops_the_run():
     obs, gridder, _ = observe(SKY)
     wrong = 20 * gaussian_2d(NPIX, NPIX, 10, 50, 3.0, 3.0, 0.0)   # a bright source where there is none
     with pytest.raises(DivergenceError, match="fits the data worse than an empty image"):
-        diagnostics.check_converged(obs, np.array([wrong]), np.array([gridder.degrid(wrong)]), [{"energy": 1.0}],
-                                    "x")
+        diagnostics.check_converged(obs, np.array([wrong]), np.array([gridder.degrid(wrong)]), ENERGIES, "x", 2,
+                                    gridder)
+
+
+def test_a_peak_the_data_do_not_show_stops_the_run():
+    """A compact source off extended emission: a better fit than no sky at all, but a dirty peak the data lack."""
+    extended = 0.5 * gaussian_2d(NPIX, NPIX, 32, 32, 16.0, 12.0, 0.0)
+    obs, gridder, truth = observe(extended)
+    spike = np.zeros((NPIX, NPIX))
+    spike[12, 12] = 0.8 * np.sqrt(np.mean(np.abs(truth) ** 2))
+    model = gridder.degrid(extended + spike)
+    assert diagnostics.reduced_chi2(obs, model) < diagnostics.reduced_chi2(obs, np.zeros_like(model))
+    with pytest.raises(DivergenceError, match=r"dirty image peaks at .* beyond what the data allow"):
+        diagnostics.check_converged(obs, np.array([extended + spike]), np.array([model]), ENERGIES, "x", 2, gridder)
+    diagnostics.check_converged(obs, np.array([extended]), np.array([truth]), ENERGIES, "x", 2, gridder)
+
+
+def test_energy_rising_over_the_last_phase_stops_the_run():
+    obs, gridder, truth = observe(SKY)
+    rise = 0.02 * obs.nvis
+    history = [{"energy": e} for e in (10.0, 5.0, 4.0, 4.0 + rise)]
+    with pytest.raises(DivergenceError, match="did not converge: the energy rose from 5 to .* over the last 3"):
+        diagnostics.check_converged(obs, np.array([SKY]), np.array([truth]), history, "x", 3, gridder)
+    diagnostics.check_converged(obs, np.array([SKY]), np.array([truth]), history, "x", 1, gridder)  # one: no trend
+    calm = [{"energy": e} for e in (10.0, 5.0, 4.0, 5.0 + 0.005 * obs.nvis)]   # MGVI's scatter: within tolerance
+    diagnostics.check_converged(obs, np.array([SKY]), np.array([truth]), calm, "x", 3, gridder)
 
 
 def test_flux_piling_up_on_the_border_stops_the_run():
@@ -71,7 +96,7 @@ def test_flux_piling_up_on_the_border_stops_the_run():
     sky = SKY * 0.01 + rim
     assert diagnostics.border_fraction(sky) > 0.8
     with pytest.raises(DivergenceError, match=r"lies in the outer eighth of the image, more than a uniform sky"):
-        diagnostics.check_converged(obs, np.array([sky]), np.array([truth]), [{"energy": 1.0}], "x")
+        diagnostics.check_converged(obs, np.array([sky]), np.array([truth]), ENERGIES, "x", 2, gridder)
     assert diagnostics.border_fraction(np.ones((NPIX, NPIX))) == pytest.approx(1 - (48 / 64) ** 2)
 
 

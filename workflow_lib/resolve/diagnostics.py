@@ -8,20 +8,30 @@ than about 1 / |uv|min are not constrained by any baseline.
 
 A run ends with :class:`DivergenceError` (and writes no products) when its
 posterior has non-finite values, when its mean fits the data worse than an
-empty image does, or when more of its apparent flux lies in the image border
-than a uniform sky would put there.
+empty image does, when its mean's dirty image peaks far above the data's
+(more than :data:`PEAK_FACTOR` times it plus :data:`PEAK_SIGMA` noise
+sigmas), when the energy rose over the last phase of the schedule (by more
+than :data:`ENERGY_RISE` per visibility, i.e. the reduced chi-square rising by
+about that much: not converged), or when more of its apparent flux lies in the
+image border than a uniform sky would put there.
 """
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 from astropy.table import Table
 
 from ..units import RAD_TO_ARCSEC
 from .observation import Observation
+from .response import Gridder
 
+log = logging.getLogger(__name__)
 UV_BINS = 8
 BORDER = 1 / 8   # the border ring: the outer eighth of the image on each side
+ENERGY_RISE = 0.01   # per visibility, over the last phase
+PEAK_FACTOR, PEAK_SIGMA = 1.5, 10.0
 
 
 class DivergenceError(RuntimeError):
@@ -120,11 +130,18 @@ def border_fraction(image: np.ndarray, border: float = BORDER) -> float:
     return float((total - inner) / total) if total > 0 else 0.0
 
 
+def dirty_peak(obs: Observation, gridder: Gridder, vis: np.ndarray, npix: int) -> float:
+    """Peak (Jy/beam) of the natural-weighted dirty image of ``vis`` at the observation's uv points."""
+    return float(gridder.grid(obs.weight * vis, npix).max() / obs.weight.sum())
+
+
 def check_converged(obs: Observation, apparent_samples: np.ndarray, model_vis: np.ndarray, history: list[dict],
-                    name: str) -> None:
+                    name: str, last_phase: int, gridder: Gridder) -> None:
     """Raise :class:`DivergenceError` naming what is wrong with the posterior of run ``name``.
 
-    ``apparent_samples``: ``(nsamples, ny, nx)`` sky samples times the primary beam (what the data see).
+    ``apparent_samples``: ``(nsamples, ny, nx)`` sky samples times the primary beam (what the data see);
+    ``last_phase``: iterations of the schedule's last phase (the last entries of ``history``); ``gridder``
+    the response's, for the dirty images.
     """
     where = f"RESOLVE run {name!r} on {obs.ms}"
     energies = np.array([h["energy"] for h in history], dtype=float)
@@ -135,6 +152,19 @@ def check_converged(obs: Observation, apparent_samples: np.ndarray, model_vis: n
     if chi2 > empty:
         raise DivergenceError(f"{where} diverged: its posterior mean fits the data worse than an empty image "
                               f"(reduced chi^2 {chi2:.4g} against {empty:.4g})")
+    npix = apparent_samples.shape[-1]
+    data_peak, model_peak = dirty_peak(obs, gridder, obs.vis, npix), dirty_peak(obs, gridder, mean_vis, npix)
+    bound = PEAK_FACTOR * max(data_peak, 0.0) + PEAK_SIGMA / np.sqrt(obs.weight.sum())
+    log.info("%s: dirty image peak of the posterior mean %.4g Jy/beam, of the data %.4g (bound %.4g)", where,
+             model_peak, data_peak, bound)
+    if model_peak > bound:
+        raise DivergenceError(f"{where} diverged: its posterior mean's dirty image peaks at {model_peak:.4g} Jy/beam, "
+                              f"beyond what the data allow (their dirty image peaks at {data_peak:.4g} Jy/beam)")
+    phase = energies[-last_phase:]
+    if phase.size > 1 and phase[-1] - phase[0] > ENERGY_RISE * obs.nvis:
+        raise DivergenceError(f"{where} did not converge: the energy rose from {phase[0]:.8g} to {phase[-1]:.8g} "
+                              f"over the last {phase.size} iterations (more than {ENERGY_RISE:g} per visibility); "
+                              "give the schedule more iterations or samples")
     uniform = border_fraction(np.ones(apparent_samples.shape[1:]))
     fraction = border_fraction(apparent_samples.mean(axis=0))
     if fraction > uniform:

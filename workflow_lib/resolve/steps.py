@@ -108,7 +108,8 @@ def run(*, ms: str, run: dict, seed: int, name: str, state: str, threads: int = 
         return
     model_vis = model_visibilities(samples, sky_model, R)
     apparent = np.array([s.val * R.factor for s in samples.iterator(sky_model.sky)])
-    diagnostics.check_converged(obs, apparent, model_vis, history, name)
+    last_phase = spec["inference"]["schedule"][-1]["iterations"]
+    diagnostics.check_converged(obs, apparent, model_vis, history, name, last_phase, R.gridder)
     grid = image_grid(obs, spec["image"]["npix"], spec["image"]["cell_arcsec"])
     products.write_images(samples, sky_model, grid, out, params)
     products.write_samples(out["samples"], samples, sky_model, grid.cell_arcsec, params)
