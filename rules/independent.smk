@@ -1,6 +1,6 @@
 # DeepFocus's independent test set (README "Independent test set"): cubes that CASA simulates end to end under
-# another observation setup, never trained or tuned on; DeepFocus (at the operating point chosen on validation)
-# and PyBDSF on them, and their tables beside the ducc test split's.
+# another observation setup, never trained or tuned on; DeepFocus (at the operating point chosen on validation),
+# PyBDSF and smooth-and-clip (the classical 3-D baseline) on them, and their tables beside the ducc test split's.
 include: "independent_common.smk"
 
 
@@ -80,16 +80,63 @@ rule deepfocus_independent_pybdsf:
         "step.py"
 
 
+rule smooth_clip_test:
+    input:
+        manifest=MANIFEST,
+    output:
+        out=SMOOTH_CLIP["test"],
+    params:
+        step="deepfocus.evaluation.smooth_clip:test_catalogue",
+        smooth_clip=DF_CFG["evaluation"]["smooth_clip"],
+    log:
+        f"{LOGS}/smooth_clip_test.log",
+    benchmark:
+        f"{BENCH}/smooth_clip_test.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    script:
+        "step.py"
+
+
+rule smooth_clip_independent:
+    input:
+        cubes=[ind_files(c)["dirty"] for c in IND_CUBES],
+    output:
+        out=SMOOTH_CLIP["independent"],
+    params:
+        step="deepfocus.evaluation.smooth_clip:fits_catalogue",
+        names=IND_CUBES,
+        smooth_clip=DF_CFG["evaluation"]["smooth_clip"],
+    log:
+        f"{LOGS}/smooth_clip_independent.log",
+    benchmark:
+        f"{BENCH}/smooth_clip_independent.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    script:
+        "step.py"
+
+
 rule deepfocus_independent_evaluate:
     input:
         manifest=MANIFEST,
         point=DF_OPERATING_POINT,
         test_catalogue=DF_TEST_PRODUCTS["catalogue"],
         test_pybdsf=DF_PYBDSF["dirty"],
+        test_smooth_clip=SMOOTH_CLIP["test"],
         cubes=[ind_files(c)["dirty"] for c in IND_CUBES],
         truths=[ind_files(c)["truth"] for c in IND_CUBES],
         catalogue=IND_DF["catalogue"],
         pybdsf=IND_PYBDSF,
+        smooth_clip=SMOOTH_CLIP["independent"],
     output:
         tables=[
             report(f"{path}.csv", caption=f"../report/deepfocus_independent_{t}.rst", category="DeepFocus independent")

@@ -24,6 +24,7 @@ def ind_products(cube):
 
 IND_DF = df_settings.files_in(f"{DF}/independent", df_settings.SPLIT_PRODUCTS)
 IND_PYBDSF = f"{DF}/independent/pybdsf.ecsv"
+SMOOTH_CLIP = {kind: f"{DF}/smooth_clip/{kind}.ecsv" for kind in ("test", "independent")}
 IND_TABLES = {t: f"{R}/tables/deepfocus_independent_{t}" for t in df_settings.INDEPENDENT_TABLES}
 IND_FIGURES = {f: f"{R}/figures/deepfocus_independent_{f}" for f in df_settings.INDEPENDENT_FIGURES}
 

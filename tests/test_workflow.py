@@ -112,6 +112,7 @@ def test_independent_test_set_is_scored_beside_the_test_split(run, tiny_config):
     detection = Table.read(run / "tables" / "deepfocus_independent_detection.csv")
     overall = detection[(detection["snr_bin"] == "all") & (detection["method"] == "DeepFocus (3-D)")]
     assert list(overall["test_set"]) == ["ducc test split", "CASA independent"]
+    assert {"DeepFocus (2-D)", "Smooth-and-clip (3-D)", "PyBDSF dirty (2-D)"} < set(detection["method"])
     assert overall["n_true"][1] == sum(len(t) for t in truths.values())
     ducc = Table.read(run / "tables" / "deepfocus_detection.csv")
     ducc = ducc[(ducc["method"] == "DeepFocus (3-D)") & (ducc["snr_bin"] == "all")][0]

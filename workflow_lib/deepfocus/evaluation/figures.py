@@ -35,11 +35,12 @@ def completeness(stages: dict, score_threshold: float, pybdsf_thresh_pix: float,
 
 def independent_completeness(sets: dict, score_threshold: float, pybdsf_thresh_pix: float, edges, png: Path,
                              pdf: Path) -> None:
-    """Completeness per true-SNR bin and contamination per measured-SNR bin of DeepFocus 3-D and PyBDSF on each
-    test set (``sets``: label -> its stages)."""
+    """Completeness per true-SNR bin and contamination per measured-SNR bin of DeepFocus 3-D, smooth-and-clip and
+    PyBDSF on each test set (``sets``: label -> its stages)."""
     curves = [(stages[key], threshold, f"{stages[key].name}, {label}", style, colour)
               for (label, stages), style in zip(sets.items(), ("o-", "s--"))
               for key, threshold, colour in (("deepfocus_3d", score_threshold, "tab:green"),
+                                             ("smooth_clip_3d", -np.inf, "tab:blue"),
                                              ("pybdsf_2d", pybdsf_thresh_pix, "grey"))]
     _rates(curves, edges, png, pdf)
 

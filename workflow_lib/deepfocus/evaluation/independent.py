@@ -1,7 +1,8 @@
 """The independent test set (CASA end to end, see :mod:`...dataset.independent`) beside the ducc test split.
 
 Both sets are scored alike: DeepFocus's catalogue at the operating point chosen on the validation split, PyBDSF
-at its default peak threshold, the same matcher and measured SNR (:mod:`.catalogues`); nothing is chosen here.
+at its default peak threshold, smooth-and-clip (the classical 3-D finder, :mod:`.smooth_clip`) at SoFiA-2's
+defaults, the same matcher and measured SNR (:mod:`.catalogues`); nothing is chosen here.
 The true boxes of an independent cube use its own restoring beam (tclean's), as the pipeline's boxes do.
 
 Tables (``deepfocus_independent_<name>.{csv,md}``):
@@ -12,7 +13,7 @@ Tables (``deepfocus_independent_<name>.{csv,md}``):
   and contamination;
 * ``characterisation``: residuals of the matched DeepFocus sources on each set, side by side.
 
-Figure ``completeness``: DeepFocus 3-D and PyBDSF per SNR bin on both sets.
+Figure ``completeness``: DeepFocus 3-D, smooth-and-clip and PyBDSF per SNR bin on both sets.
 """
 
 from __future__ import annotations
@@ -27,33 +28,42 @@ from ... import fitsio
 from ...dataset.torch_dataset import CubeDataset
 from ...tables import write_table
 from .. import geometry, operating_point
+from ..pipeline import boxes_of
 from ..settings import INDEPENDENT_FIGURES, INDEPENDENT_TABLES
 from ..trainsets import batches, dataset_meta
 from . import catalogues, figures
 from .characterisation import UNITS, summary
 from .characterisation import residuals as parameter_residuals
+from .detection import Detections
 
 log = logging.getLogger(__name__)
 SETS = {"ducc": "ducc test split", "casa": "CASA independent"}
 EMPTY = "no source"  # the fields-table row of the independent cubes without a true source
+SMOOTH_CLIP = "Smooth-and-clip (3-D)"
 
 
 def _scored(evaluation: dict) -> dict:
     """Empty per-cube collections of one set."""
-    return {"stages": catalogues.stages(evaluation), "truth": [], "catalogue": [], "beams": [], "cubes": []}
+    stages = {**catalogues.stages(evaluation), "smooth_clip_3d": Detections(SMOOTH_CLIP, evaluation["iou_3d"])}
+    return {"stages": stages, "truth": [], "catalogue": [], "beams": [], "cubes": []}
 
 
 def _add(scored: dict, name, truth: Table, cube: np.ndarray, beam: geometry.Beam, cell: float, catalogue: Table,
-         pybdsf: Table) -> None:
+         pybdsf: Table, smooth_clip: Table) -> None:
     boxes = geometry.source_boxes(truth, beam, cell, cube.shape)
-    catalogues.add(scored["stages"], boxes, np.asarray(truth["snr"], float), cube, catalogue, pybdsf)
+    snr = np.asarray(truth["snr"], float)
+    catalogues.add(scored["stages"], boxes, snr, cube, catalogue, pybdsf)
+    xy = zip(np.asarray(smooth_clip["x_pix"], float), np.asarray(smooth_clip["y_pix"], float))
+    scored["stages"]["smooth_clip_3d"].add(boxes, snr, boxes_of(smooth_clip), np.asarray(smooth_clip["reliability"]),
+                                           catalogues.measured_snrs(cube, list(xy)))
     scored["truth"].append(truth)
     scored["catalogue"].append(catalogue)
     scored["beams"].append(beam)
     scored["cubes"].append((name, cube.shape))
 
 
-def ducc_test(manifest: str, catalogue: Table, pybdsf: Table, evaluation: dict, batch_cubes: int) -> dict:
+def ducc_test(manifest: str, catalogue: Table, pybdsf: Table, smooth_clip: Table, evaluation: dict,
+              batch_cubes: int) -> dict:
     """The ducc test split's final catalogues against its truth (the training set's beam)."""
     meta = dataset_meta(manifest)
     beam = geometry.Beam(**meta["beam"])
@@ -63,12 +73,13 @@ def ducc_test(manifest: str, catalogue: Table, pybdsf: Table, evaluation: dict, 
     for indices, arrays in batches(ds, batch_cubes):
         for index, cube in zip(indices, arrays["dirty"]):
             _add(scored, index, truth[truth["cube"] == index], cube, beam, meta["cell_arcsec"],
-                 catalogue[catalogue["cube"] == index], pybdsf[pybdsf["cube"] == index])
+                 catalogue[catalogue["cube"] == index], pybdsf[pybdsf["cube"] == index],
+                 smooth_clip[smooth_clip["cube"] == index])
     return scored
 
 
 def casa_independent(names: list[str], cubes: list[str], truths: list[str], catalogue: Table, pybdsf: Table,
-                     evaluation: dict) -> dict:
+                     smooth_clip: Table, evaluation: dict) -> dict:
     """The independent cubes' final catalogues against their truth, each with its own restoring beam."""
     scored = _scored(evaluation)
     for name, path, truth in zip(names, cubes, truths, strict=True):
@@ -77,13 +88,15 @@ def casa_independent(names: list[str], cubes: list[str], truths: list[str], cata
         bmaj, bmin, bpa = fitsio.beam_arcsec(header)
         beam = geometry.Beam(bmaj / grid.cell_arcsec, bmin / grid.cell_arcsec, bpa)
         _add(scored, name, Table.read(truth), cube.astype(np.float32), beam, grid.cell_arcsec,
-             catalogue[catalogue["cube"] == name], pybdsf[pybdsf["cube"] == name])
+             catalogue[catalogue["cube"] == name], pybdsf[pybdsf["cube"] == name],
+             smooth_clip[smooth_clip["cube"] == name])
     return scored
 
 
 def _methods(threshold: float, pybdsf_thresh_pix: float) -> list[tuple[str, float]]:
     """(stage, threshold) of each method: DeepFocus's catalogue is at its operating point already."""
-    return [("deepfocus_3d", threshold), ("deepfocus_2d", threshold), ("pybdsf_2d", pybdsf_thresh_pix)]
+    return [("deepfocus_3d", threshold), ("deepfocus_2d", threshold), ("smooth_clip_3d", -np.inf),
+            ("pybdsf_2d", pybdsf_thresh_pix)]
 
 
 def detection_table(sets: dict, threshold: float, pybdsf_thresh_pix: float, edges) -> Table:
@@ -147,28 +160,29 @@ def characterisation_table(sets: dict, cell_arcsec: float) -> Table:
     return out
 
 
-def evaluate(*, manifest: str, point: str, test_catalogue: str, test_pybdsf: str, names: list[str],
-             cubes: list[str], truths: list[str], catalogue: str, pybdsf: str, tables: list[str],
-             markdown: list[str], figures_png: list[str], figures_pdf: list[str], deepfocus: dict,
-             params=None) -> None:
+def evaluate(*, manifest: str, point: str, test_catalogue: str, test_pybdsf: str, test_smooth_clip: str,
+             names: list[str], cubes: list[str], truths: list[str], catalogue: str, pybdsf: str, smooth_clip: str,
+             tables: list[str], markdown: list[str], figures_png: list[str], figures_pdf: list[str],
+             deepfocus: dict, params=None) -> None:
     """The tables (CSV ``tables`` + ``markdown``, in the order of :data:`.settings.INDEPENDENT_TABLES`) and the
-    figure of the independent cubes ``names`` (their dirty ``cubes`` and ``truths``; DeepFocus ``catalogue``
-    and ``pybdsf`` catalogue) beside the ducc test split (``manifest``, ``test_catalogue``, ``test_pybdsf``),
-    DeepFocus at the operating ``point``."""
+    figure of the independent cubes ``names`` (their dirty ``cubes`` and ``truths``; the DeepFocus
+    ``catalogue``, ``pybdsf`` and ``smooth_clip`` catalogues) beside the ducc test split (``manifest``,
+    ``test_catalogue``, ``test_pybdsf``, ``test_smooth_clip``), DeepFocus at the operating ``point``."""
     ev = deepfocus["evaluation"]
     chosen = operating_point.load(point)
     threshold, pybdsf_default, edges = chosen["score_threshold"], ev["pybdsf"]["thresh_pix_default"], ev["snr_bins"]
-    sets = {"ducc": ducc_test(manifest, Table.read(test_catalogue), Table.read(test_pybdsf), ev,
-                              deepfocus["batch_cubes"]),
-            "casa": casa_independent(names, cubes, truths, Table.read(catalogue), Table.read(pybdsf), ev)}
+    sets = {"ducc": ducc_test(manifest, Table.read(test_catalogue), Table.read(test_pybdsf),
+                              Table.read(test_smooth_clip), ev, deepfocus["batch_cubes"]),
+            "casa": casa_independent(names, cubes, truths, Table.read(catalogue), Table.read(pybdsf),
+                                     Table.read(smooth_clip), ev)}
     files = dict(zip(INDEPENDENT_TABLES, zip(tables, markdown, strict=True), strict=True))
     note = (f"DeepFocus at its operating point (rule {chosen['rule']}, score >= {threshold:.3g}, chosen on the "
-            f"validation split of the ducc training set), PyBDSF at thresh_pix={pybdsf_default:g}; completeness "
-            "per true SNR, contamination per measured SNR")
+            f"validation split of the ducc training set), PyBDSF at thresh_pix={pybdsf_default:g}, smooth-and-clip "
+            "at SoFiA-2's defaults; completeness per true SNR, contamination per measured SNR")
     detection = detection_table(sets, threshold, pybdsf_default, edges)
     detection.meta["note"] = note
-    write_table(detection, *files["detection"], "DeepFocus and PyBDSF on the ducc test split and on the CASA "
-                "independent test set", params)
+    write_table(detection, *files["detection"], "DeepFocus, smooth-and-clip and PyBDSF on the ducc test split "
+                "and on the CASA independent test set", params)
     meta = dataset_meta(manifest)
     fields = fields_table(sets["casa"], threshold, pybdsf_default, meta["shape"][1])
     fields.meta["note"] = (f"{note}; a tile is the training cubes' {meta['shape'][1]} x {meta['shape'][2]} "
