@@ -57,6 +57,7 @@ def test_schema_errors_name_the_key(tmp_path, mutate, key):
     (lambda c: c["dataset"].update(edge_margin_arcsec=1.0), "dataset.min_separation_arcsec"),
     (lambda c: c["dataset"].update(split={"train": 0.7, "validation": 0.2, "test": 0.2}), "dataset.split"),
     (lambda c: c["dataset"].update(split={"train": 0.9, "validation": 0.1, "test": 0.0}), "dataset.split.test"),
+    (lambda c: c["dataset"].update(backend="casa", noise_draw="image"), "dataset.noise_draw"),
     (lambda c: c["independent"]["fields"]["wide"].update(npix=16), "independent.fields.wide.npix"),
     (lambda c: c["independent"]["fields"]["wide"].update(npix=30), "independent.fields.wide.npix"),
     (lambda c: c["independent"]["fields"]["tile"].update(n_sources=[3, 2]), "independent.fields.tile.n_sources"),

@@ -7,7 +7,7 @@ from workflow_lib import fitsio, seeds, skymodels
 from workflow_lib.imaging import tclean_to_fits
 from workflow_lib.simulate.casa_backend import simobserve
 from workflow_lib.simulate.coverage import Coverage, make_coverage, simulate_empty_sky, write_visibilities
-from workflow_lib.simulate.ducc_backend import ChannelImager, cube_visibilities, simulate_cube
+from workflow_lib.simulate.ducc_backend import ChannelImager, _unit_noise, cube_visibilities, simulate_cube
 from workflow_lib.simulate.gridding import dirty_image
 
 NCHAN = 12
@@ -101,6 +101,40 @@ def test_noise_level_and_snr(setup):
     assert (noisy - clean).std() == pytest.approx(clean.max() / 10.0, rel=0.05)
     again, _ = simulate_cube(imager, setup["cube"], {"snr": 10.0}, seeds.rng(1))
     np.testing.assert_array_equal(noisy, again)
+
+
+def _radial_power(images: np.ndarray, bins: int = 10) -> np.ndarray:
+    """Mean power per |k| bin of a stack of images."""
+    power = (np.abs(np.fft.rfft2(images)) ** 2).mean(axis=0)
+    k = np.hypot(np.fft.fftfreq(images.shape[1])[:, None], np.fft.rfftfreq(images.shape[2])[None, :])
+    which = np.digitize(k, np.linspace(0, 0.5, bins + 1))
+    return np.array([power[which == b].mean() for b in range(1, bins + 1)])
+
+
+@pytest.mark.parametrize("weighting", ["natural", "briggs"])
+def test_image_domain_noise_has_the_gridded_noises_statistics(setup, weighting):
+    """Per-pixel RMS and power spectrum of the image-domain draw against the exact per-visibility path."""
+    imager = ChannelImager(setup["coverage"], weighting=weighting)
+    rng = np.random.default_rng(3)
+    draws = 2000
+    exact = np.array([imager.dirty(_unit_noise(imager, rng), 4) for _ in range(draws)])
+    fast = np.array([imager.image_noise(rng, 4) for _ in range(draws)])
+    w = imager.weights(4)
+    expected = np.sqrt(np.sum(w**2)) / w.sum()    # sigma 1 per part: sqrt(sum w^2) / sum w
+    assert exact.std() == pytest.approx(expected, rel=0.01)
+    assert fast.std() == pytest.approx(expected, rel=0.01)
+    assert fast.std(axis=0).mean() == pytest.approx(exact.std(axis=0).mean(), rel=0.02)   # per pixel
+    p_exact, p_fast = _radial_power(exact), _radial_power(fast)
+    live = p_exact > 1e-3 * p_exact.max()
+    np.testing.assert_allclose(p_fast[live], p_exact[live], rtol=0.02)
+    # as a cube: the same RMS, a different draw
+    cube = np.zeros_like(setup["cube"])
+    noisy, record = simulate_cube(imager, cube, {"rms_jy_per_beam": 1e-3}, seeds.rng(1), "image")
+    reference, _ = simulate_cube(imager, cube, {"rms_jy_per_beam": 1e-3}, seeds.rng(1))
+    assert record["noise_draw"] == "image" and noisy.std() == pytest.approx(reference.std(), rel=0.05)
+    assert not np.allclose(noisy, reference)
+    with pytest.raises(ValueError, match="noise_draw 'uv'"):
+        simulate_cube(imager, cube, {"rms_jy_per_beam": 1e-3}, seeds.rng(1), "uv")
 
 
 def test_visibilities_written_to_ms_reproduce_the_noisy_dirty_cube(setup):

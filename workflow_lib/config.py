@@ -192,6 +192,9 @@ def _check_spine(config: dict) -> None:
         _check_cube_spec("cubes", config["cubes"], baseline)
     dataset = config["dataset"]
     _check_cube_spec("dataset", dataset, baseline)
+    if dataset["backend"] == "casa" and dataset["noise_draw"] != "visibilities":
+        raise ConfigError(f"dataset.noise_draw={dataset['noise_draw']!r} is for the ducc backend; the casa backend "
+                          "adds its noise to the visibilities")
     fractions = dataset["split"]
     if abs(sum(fractions.values()) - 1.0) > 1e-9:
         raise ConfigError(f"dataset.split: fractions {fractions} must add up to 1")

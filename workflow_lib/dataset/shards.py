@@ -113,7 +113,8 @@ def build_shard(*, dataset: dict, observation: dict, seed: int, coverage: str, i
                 sources = skymodels.draw_sources(spec, grid, seeds.rng(seed, "cube", index))
                 sky = skymodels.render_cube(sources, grid)
                 if spec["backend"] == "ducc":
-                    dirty, record = simulate_cube(imager, sky, spec["noise"], seeds.rng(seed, "noise", "dataset", index))
+                    rng = seeds.rng(seed, "noise", "dataset", index)
+                    dirty, record = simulate_cube(imager, sky, spec["noise"], rng, spec["noise_draw"])
                 else:
                     dirty, record = casa_dirty_cube(sky, grid, observation, spec["noise"], weighting, seed, index,
                                                     scratch, casa_log)

@@ -11,8 +11,20 @@ Two exact shortcuts make it fast:
 * the noise-free part is the primary-beam attenuated sky convolved with the
   channel's PSF (computed once on a grid twice the image size, so the linear
   convolution has no wrap-around) instead of a prediction and a gridding;
-* thermal noise is drawn per visibility and gridded with a NUFFT plan per
-  channel that is built once and reused for every cube.
+* thermal noise (``noise_draw="visibilities"``, the reference) is drawn per
+  visibility and gridded with a NUFFT plan per channel that is built once and
+  reused for every cube.
+
+The faster ``noise_draw="image"`` draws the same noise in the image domain:
+gridded visibility noise is a stationary Gaussian field whose covariance is
+sigma^2 sum_k w_k^2 cos(2 pi u_k . dx) / (sum_k w_k)^2 (for natural weights
+the PSF over N), i.e. whose spectrum is the density of w^2 at +-uv. White
+noise on the doubled grid shaped by the square root of that density (gridded
+cloud-in-cell onto the doubled grid's uv cells, so never negative) and cropped
+to the image has the same per-pixel variance and, up to that half-cell
+smoothing of the density, the same power spectrum, for one FFT pair per
+channel and no visibilities. Its draws are not the visibility path's, and no
+visibilities lie behind them (see :func:`cube_visibilities`).
 
 Plans run single-threaded in single precision (epsilon >= 1e-6) so that a
 shard is bit-identical whatever the number of parallel jobs.
@@ -65,6 +77,7 @@ class ChannelImager:
         self._plans: dict[int, ducc0.nufft.plan] = {}
         self._weights: dict[int, np.ndarray] = {}
         self._psf_fft: dict[int, np.ndarray] = {}
+        self._noise_amplitude: dict[int, np.ndarray] = {}
 
     def uv_lambda(self, chan: int) -> np.ndarray:
         return self.coverage.uvw_m[:, :2] * (self.coverage.freqs_hz[chan] / C_LIGHT)
@@ -110,6 +123,33 @@ class ChannelImager:
                          epsilon=min(self.epsilon, 1e-7), nthreads=self.nthreads, out=out)
         return out.real / w.sum()
 
+    def noise_amplitude(self, chan: int) -> np.ndarray:
+        """Square root of the dirty-image noise spectrum of unit-sigma visibility noise in ``chan``, on the rfft2
+        layout of the doubled grid: the weights squared gridded at +-uv by cloud-in-cell onto that grid's
+        uv cells, normalised so that the noise variance is sum w^2 / (sum w)^2 as for the gridded noise."""
+        if chan not in self._noise_amplitude:
+            ny, nx = 2 * self.grid.ny, 2 * self.grid.nx
+            w = self.weights(chan)
+            uv = self.uv_lambda(chan) * (self.grid.cell_arcsec * ARCSEC)  # cycles per pixel
+            density = np.zeros(ny * nx)
+            for sign in (1.0, -1.0):   # a visibility and its conjugate; axes (y, x) take (-v, +u) as in _coord
+                fy, fx = -sign * uv[:, 1] * ny, sign * uv[:, 0] * nx
+                y0, x0 = np.floor(fy), np.floor(fx)
+                dy, dx = fy - y0, fx - x0
+                for oy, wy in ((0, 1 - dy), (1, dy)):
+                    for ox, wx in ((0, 1 - dx), (1, dx)):
+                        flat = ((y0 + oy).astype(np.int64) % ny) * nx + (x0 + ox).astype(np.int64) % nx
+                        density += np.bincount(flat, weights=w**2 * wy * wx, minlength=ny * nx)
+            spectrum = density.reshape(ny, nx)[:, : nx // 2 + 1] * (ny * nx) / (2 * w.sum() ** 2)
+            self._noise_amplitude[chan] = np.sqrt(spectrum)
+        return self._noise_amplitude[chan]
+
+    def image_noise(self, rng: np.random.Generator, chan: int) -> np.ndarray:
+        """Dirty-image noise of unit-sigma visibility noise in ``chan``, drawn in the image domain."""
+        ny, nx = self.grid.ny, self.grid.nx
+        white = rng.standard_normal((2 * ny, 2 * nx))
+        return np.fft.irfft2(np.fft.rfft2(white) * self.noise_amplitude(chan), s=(2 * ny, 2 * nx))[:ny, :nx]
+
     def convolve_psf(self, image: np.ndarray, chan: int) -> np.ndarray:
         """Dirty image of a noise-free ``(ny, nx)`` Jy/pixel image: exact linear convolution with the PSF."""
         ny, nx = self.grid.ny, self.grid.nx
@@ -130,16 +170,22 @@ def _unit_noise(imager: ChannelImager, rng: np.random.Generator) -> np.ndarray:
     return rng.standard_normal(2 * imager.nrow, dtype=np.float32).view(np.complex64)
 
 
-def simulate_cube(imager: ChannelImager, sky: np.ndarray, noise: dict, rng: np.random.Generator
-                  ) -> tuple[np.ndarray, dict]:
+NOISE_DRAWS = ("visibilities", "image")
+
+
+def simulate_cube(imager: ChannelImager, sky: np.ndarray, noise: dict, rng: np.random.Generator,
+                  noise_draw: str = "visibilities") -> tuple[np.ndarray, dict]:
     """Dirty cube (Jy/beam) of a sky cube (Jy/pixel, not attenuated) with thermal noise.
 
     ``noise`` as in the config: ``rms_jy_per_beam`` of the natural-weighted
-    dirty image, or ``snr`` = noise-free dirty peak / RMS. Noise is added to
+    dirty image, or ``snr`` = noise-free dirty peak / RMS. The noise is that of
     Stokes I visibilities with sigma = RMS * sqrt(N) per real and imaginary
     part, which gives that RMS for N natural-weighted visibilities (and the
-    same statistics as the CASA backend's XX/YY noise).
+    same statistics as the CASA backend's XX/YY noise), drawn per visibility or
+    in the image domain (``noise_draw``, see the module docstring).
     """
+    if noise_draw not in NOISE_DRAWS:
+        raise ValueError(f"noise_draw {noise_draw!r}: one of {', '.join(NOISE_DRAWS)}")
     nchan = sky.shape[0]
     apparent = sky * imager.coverage.pb
     dirty = np.stack([imager.convolve_psf(apparent[c], c) for c in range(nchan)])
@@ -153,9 +199,10 @@ def simulate_cube(imager: ChannelImager, sky: np.ndarray, noise: dict, rng: np.r
     sigma = _noise_sigma(imager, rms)
     if sigma > 0:
         for c in range(nchan):
-            dirty[c] += sigma * imager.dirty(_unit_noise(imager, rng), c)
+            unit = imager.image_noise(rng, c) if noise_draw == "image" else imager.dirty(_unit_noise(imager, rng), c)
+            dirty[c] += sigma * unit
     return dirty, {"target_rms_jy_per_beam": rms, "noise_free_peak_jy_per_beam": peak,
-                   "sigma_per_visibility_jy": sigma, "rows_per_channel": imager.nrow}
+                   "sigma_per_visibility_jy": sigma, "rows_per_channel": imager.nrow, "noise_draw": noise_draw}
 
 
 def cube_visibilities(imager: ChannelImager, sky: np.ndarray, rms: float, rng: np.random.Generator) -> np.ndarray:

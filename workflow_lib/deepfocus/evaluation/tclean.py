@@ -3,7 +3,11 @@
 The visibilities of cube ``i`` are re-made from its sky model with the
 dataset's noise stream ``seeds.rng(seed, "noise", "dataset", i)`` and the
 cube's recorded noise RMS (see :func:`..simulate.ducc_backend.cube_visibilities`),
-written into a copy of the setup's template measurement set and cleaned.
+written into a copy of the setup's template measurement set and cleaned. A
+dataset whose noise was drawn in the image domain (``dataset.noise_draw:
+image``) has no visibilities behind it: tCLEAN then images the same sky with an
+independent visibility noise draw of the same RMS (stream ``"noise", "tclean"``),
+which the timing record says.
 Only the tclean call (gridding, deconvolution, restoration, FITS export) is
 timed: that is what an astronomer waits for per cube.
 """
@@ -38,7 +42,9 @@ def tclean_cube(*, manifest: str, coverage: str, template_ms: str, index: int, d
     rms = ds.noise_rms(index)
     imager = ChannelImager(Coverage.load(coverage), epsilon=spec["epsilon"], weighting=spec["weighting"],
                            robust=spec["robust"])
-    vis = cube_visibilities(imager, sky, rms, seeds.rng(seed, "noise", "dataset", index))
+    same_draw = spec["noise_draw"] == "visibilities"
+    stream = ("noise", "dataset", index) if same_draw else ("noise", "tclean", index)
+    vis = cube_visibilities(imager, sky, rms, seeds.rng(seed, *stream))
     first = Path(image).resolve()
     scratch = Path(tempfile.mkdtemp(prefix=f".tclean_{index}.", dir=first.parent))
     try:
@@ -53,6 +59,7 @@ def tclean_cube(*, manifest: str, coverage: str, template_ms: str, index: int, d
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     record = {"index": index, "tclean_seconds": seconds, "niter": niter, "method": method,
+              "noise": "the dataset's draw" if same_draw else "an independent draw of the same RMS",
               **provenance.record(params)}
     Path(timing).write_text(json.dumps(record, indent=1, default=str) + "\n")
     return record
