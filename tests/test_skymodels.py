@@ -75,6 +75,27 @@ def test_cube_sources_follow_the_rules(tiny_config):
     np.testing.assert_allclose(cube.sum(axis=(1, 2)), expected, rtol=1e-4)
 
 
+def test_sparse_cubes_and_uniform_placement(tiny_config):
+    """A sparse_fraction of the cubes holds zero or one source; the others keep n_sources; without the brightest
+    at the centre no source sits there; a fraction of 0 draws exactly the cubes drawn before it existed."""
+    obs = tiny_config["observation"]
+    spec = {**tiny_config["cubes"], "n_sources": [3, 4], "sparse_fraction": 0.4}
+    counts = np.array([len(skymodels.random_cube(spec, obs, seed=2, index=i)[1]) for i in range(60)])
+    assert set(counts) <= {0, 1, 3, 4} and 0.2 < np.mean(counts <= 1) < 0.6 and (counts == 0).any()
+    uniform = {**spec, "sparse_fraction": 0.0, "brightest_at_centre": False}
+    tables = [skymodels.random_cube(uniform, obs, seed=2, index=i)[1] for i in range(10)]
+    grid = skymodels.cube_grid(uniform, obs)
+    assert all(np.hypot(t["x_pix"] - grid.centre[0], t["y_pix"] - grid.centre[1]).min() > 0 for t in tables)
+    # fraction 0: no extra random draw, the same cube as a spec drawn with the old n_sources rule
+    plain = {**tiny_config["cubes"], "n_sources": [3, 4], "sparse_fraction": 0.0}
+    rng = np.random.default_rng(9)
+    n = int(rng.integers(3, 5))
+    lo, hi = np.log(plain["line_flux_mjy"])
+    fluxes = sorted((np.exp(rng.uniform(lo, hi)) * 1e-3 for _ in range(n)), reverse=True)
+    drawn = skymodels.draw_sources(plain, grid, np.random.default_rng(9))
+    assert [s.line_flux_jy for s in drawn] == pytest.approx(fluxes, rel=1e-12)
+
+
 def test_cube_is_reproducible_per_index(tiny_config):
     spec, obs = tiny_config["cubes"], tiny_config["observation"]
     a, ta, _ = skymodels.random_cube(spec, obs, seed=11, index=2)

@@ -133,8 +133,10 @@ def _check_observation(key: str, obs: dict) -> float:
 
 def independent_spec(dataset: dict, field: dict) -> dict:
     """The cube spec of an independent-test field: the training set's grid and population, the field's size
-    and source count, sources placed uniformly (no brightest source at the centre)."""
-    return {**dataset, "npix": field["npix"], "n_sources": field["n_sources"], "brightest_at_centre": False}
+    and source count (its own: no sparse cubes of the training set's), sources placed uniformly (no brightest
+    source at the centre)."""
+    return {**dataset, "npix": field["npix"], "n_sources": field["n_sources"], "brightest_at_centre": False,
+            "sparse_fraction": 0.0}
 
 
 def _check_independent(independent: dict, dataset: dict) -> None:

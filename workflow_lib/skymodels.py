@@ -132,8 +132,13 @@ def _loguniform(rng, lo, hi):
 
 def draw_sources(spec: dict, grid: fitsio.Grid, rng: np.random.Generator) -> list[LineSource]:
     """Random sources apart by ``min_separation_arcsec``, the brightest at the field centre if
-    ``brightest_at_centre`` (the training set's convention), else all placed uniformly."""
-    n = int(rng.integers(spec["n_sources"][0], spec["n_sources"][1] + 1))
+    ``brightest_at_centre`` (the training set's convention), else all placed uniformly; a ``sparse_fraction``
+    of the cubes holds zero or one source instead of ``n_sources`` (no random draw spent when it is 0, so a
+    config without sparse cubes draws what it drew before)."""
+    low, high = spec["n_sources"]
+    if spec["sparse_fraction"] > 0 and rng.random() < spec["sparse_fraction"]:
+        low, high = 0, 1   # a noise-only or single-source cube
+    n = int(rng.integers(low, high + 1))
     fluxes = sorted((_loguniform(rng, *spec["line_flux_mjy"]) * 1e-3 for _ in range(n)), reverse=True)
     margin = spec["edge_margin_arcsec"] / grid.cell_arcsec
     min_sep = spec["min_separation_arcsec"] / grid.cell_arcsec
