@@ -17,15 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
-
-ROOT = Path(__file__).resolve().parent.parent
+from workflow_runs import ROOT, run_workflow
 METHOD = "DeepFocus (3-D)"
 
 
@@ -38,14 +35,7 @@ def run_count(count: int, work: Path, cores: int, overlay: str | None) -> tuple[
     base.setdefault("dataset", {})["count"] = count
     config.write_text(yaml.safe_dump(base))
     targets = [f"results/{name}/tables/{t}.csv" for t in ("deepfocus_detection", "deepfocus_independent_detection")]
-    cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), "-s", str(ROOT / "Snakefile"),
-           "--directory", str(work), f"--configfile={config}", "--", *targets]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    started = time.perf_counter()
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
-    if result.returncode != 0:
-        raise RuntimeError(f"count {count}: snakemake failed:\n{result.stderr[-3000:]}")
-    return work / "results" / name, time.perf_counter() - started
+    return work / "results" / name, run_workflow(work, targets, cores, config)
 
 
 def summarise(run: Path, count: int, wall: float) -> dict:

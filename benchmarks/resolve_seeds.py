@@ -17,15 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
+from workflow_runs import ROOT, run_workflow
 BEAMS = ("hogbom_natural", "hogbom_briggs")
 
 
@@ -33,13 +31,7 @@ def run_seed(seed: int, work: Path, cores: int, overlay: str | None) -> Path:
     """The continuum tables of one seed; returns their run directory."""
     name = f"seed_{seed}"
     tables = [f"results/{name}/tables/{t}.csv" for t in ("resolve_continuum_peak_flux", "resolve_calibration")]
-    cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), "-s", str(ROOT / "Snakefile"),
-           "--directory", str(work), *([f"--configfile={overlay}"] if overlay else []),
-           "--config", f"name={name}", f"seed={seed}", "--", *tables]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
-    if result.returncode != 0:
-        raise RuntimeError(f"seed {seed}: snakemake failed:\n{result.stderr[-3000:]}")
+    run_workflow(work, tables, cores, overlay, [f"name={name}", f"seed={seed}"])
     return work / "results" / name
 
 
