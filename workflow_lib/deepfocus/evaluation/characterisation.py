@@ -75,3 +75,18 @@ def summary(res: dict[str, tuple[np.ndarray, np.ndarray]]) -> Table:
     return Table(rows=rows, names=("parameter", "unit", "n", "median", "robust_sigma", "within_1sigma",
                                    "mean_abs", "within_10pct"),
                  dtype=(str, str, int, float, float, float, float, float))
+
+
+def matched(detections, truths: list[Table], catalogues: list[Table], beam_fwhm_pix: float, cell_arcsec: float
+            ) -> tuple[Table, dict]:
+    """:func:`summary` and :func:`residuals` of the true sources and catalogue rows that ``detections`` (a
+    :class:`.detection.Detections` over the same cubes, in order) matched one to one."""
+    truth_rows, predicted_rows = [], []
+    for pairs, t, c in zip(detections.pairs(), truths, catalogues):
+        truth_rows += [t[r] for r, _ in pairs]
+        predicted_rows += [c[p] for _, p in pairs]
+    if not truth_rows:
+        return summary({name: (np.zeros(0), np.zeros(0)) for name in UNITS}), {}
+    res = residuals(Table(rows=truth_rows, names=truths[0].colnames),
+                    Table(rows=predicted_rows, names=catalogues[0].colnames), beam_fwhm_pix, cell_arcsec)
+    return summary(res), res

@@ -32,8 +32,7 @@ from ..pipeline import boxes_of
 from ..settings import INDEPENDENT_FIGURES, INDEPENDENT_TABLES
 from ..trainsets import batches, dataset_meta
 from . import catalogues, figures
-from .characterisation import UNITS, summary
-from .characterisation import residuals as parameter_residuals
+from .characterisation import matched
 from .detection import Detections
 
 log = logging.getLogger(__name__)
@@ -132,27 +131,13 @@ def fields_table(scored: dict, threshold: float, pybdsf_thresh_pix: float, tile_
     return Table(rows=rows)
 
 
-def _matched(scored: dict) -> tuple[Table | None, Table | None]:
-    truth_rows, predicted_rows = [], []
-    for pairs, t, c in zip(scored["stages"]["deepfocus_3d"].pairs(), scored["truth"], scored["catalogue"]):
-        truth_rows += [t[r] for r, _ in pairs]
-        predicted_rows += [c[p] for _, p in pairs]
-    if not truth_rows:
-        return None, None
-    return (Table(rows=truth_rows, names=scored["truth"][0].colnames),
-            Table(rows=predicted_rows, names=scored["catalogue"][0].colnames))
-
-
 def characterisation_table(sets: dict, cell_arcsec: float) -> Table:
     """The characterisation summary of each set, side by side (columns suffixed with the set)."""
     out = None
     for key, scored in sets.items():
-        truth, predicted = _matched(scored)
-        if truth is None:
-            table = summary({name: (np.zeros(0), np.zeros(0)) for name in UNITS})
-        else:
-            beam_fwhm = float(np.median([np.sqrt(b.fwhm_major * b.fwhm_minor) for b in scored["beams"]]))
-            table = summary(parameter_residuals(truth, predicted, beam_fwhm, cell_arcsec))
+        beam_fwhm = float(np.median([np.sqrt(b.fwhm_major * b.fwhm_minor) for b in scored["beams"]]))
+        table, _ = matched(scored["stages"]["deepfocus_3d"], scored["truth"], scored["catalogue"], beam_fwhm,
+                           cell_arcsec)
         if out is None:
             out = table["parameter", "unit"]
         for name in ("n", "median", "robust_sigma", "within_10pct"):

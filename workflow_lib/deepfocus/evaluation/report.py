@@ -138,20 +138,10 @@ def tclean_detections(pybdsf_tclean: Table, stages: dict, order: list[int], tcle
 
 
 def characterisation_table(collected: dict) -> tuple[Table, dict]:
-    stage = collected["stages"]["deepfocus_3d"]
-    truth_rows, predicted_rows = [], []
-    for pairs, t, c in zip(stage.pairs(), collected["truth"], collected["catalogue"]):
-        for r, p in pairs:
-            truth_rows.append(t[r])
-            predicted_rows.append(c[p])
-    truth = Table(rows=truth_rows, names=collected["truth"][0].colnames) if truth_rows else None
-    predicted = Table(rows=predicted_rows, names=collected["catalogue"][0].colnames) if predicted_rows else None
-    if truth is None:
-        return characterisation.summary({k: (np.zeros(0), np.zeros(0)) for k in characterisation.UNITS}), {}
     beam = collected["beam"]
-    res = characterisation.residuals(truth, predicted, np.sqrt(beam.fwhm_major * beam.fwhm_minor),
-                                     collected["grid"].cell_arcsec)
-    return characterisation.summary(res), res
+    return characterisation.matched(collected["stages"]["deepfocus_3d"], collected["truth"],
+                                    collected["catalogue"], np.sqrt(beam.fwhm_major * beam.fwhm_minor),
+                                    collected["grid"].cell_arcsec)
 
 
 def tclean_table(manifest: str, tclean: dict[int, dict[str, str]], timing: dict) -> Table:
