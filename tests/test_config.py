@@ -117,6 +117,10 @@ def test_overlays_merge_mappings_and_replace_lists_and_noise():
     assert merged["cubes"] == {"noise": {"rms_jy_per_beam": 0.1}, "npix": 64}           # alternatives: replaced
     assert merged["resolve"]["runs"]["r"]["noise"] == {"model": "scale", "scale": [2, 1]}  # a RESOLVE noise model
     assert base["a"]["y"] == [1, 2]   # the base is not touched
+    # an overlay's independent fields are the whole set (the tiny config's three kinds, not the demo's plus)
+    fields = config.merge({"independent": {"fields": {"tile": {"count": 20}, "wide": {"count": 6}}}},
+                          {"independent": {"fields": {"tile": {"count": 1}}}})["independent"]["fields"]
+    assert fields == {"tile": {"count": 1}}
 
 
 def test_paper_config_is_an_overlay_on_the_demo():
