@@ -152,6 +152,32 @@ def test_failed_rule_leaves_no_output(tmp_path):
     assert not (tmp_path / "results" / "tiny" / "continuum" / "noise.json").exists()
 
 
+def test_image_domain_noise_dataset_and_its_tclean_cube(tmp_path):
+    """With dataset.noise_draw image the shards hold the configured noise and tCLEAN's test cube gets an
+    independent visibility draw of the same RMS, which its timing record says."""
+    import yaml
+
+    from conftest import raw_tiny
+    from workflow_lib.dataset.torch_dataset import CubeDataset
+    from workflow_lib.deepfocus.preprocess import robust_rms
+
+    cfg = raw_tiny()
+    cfg["dataset"]["noise_draw"] = "image"
+    path = tmp_path / "image_noise.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    run_dir = tmp_path / "results" / "tiny"
+    result = run_snakemake(tmp_path, "results/tiny/deepfocus/tclean/cube_0000/timing.json", configfile=path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((run_dir / "deepfocus" / "tclean" / "cube_0000" / "timing.json").read_text())
+    assert record["noise"] == "an independent draw of the same RMS"
+    rms = cfg["dataset"]["noise"]["rms_jy_per_beam"]
+    ds = CubeDataset(str(run_dir / "dataset" / "manifest.json"), "test", ("dirty",))
+    assert ds.noise_rms(0) == pytest.approx(rms)
+    assert robust_rms(ds[0]["dirty"].numpy()) == pytest.approx(rms, rel=0.2)     # the noise is in the cube
+    image, _ = fitsio.read_cube(run_dir / "deepfocus" / "tclean" / "cube_0000" / "image.fits")
+    assert robust_rms(np.nan_to_num(image)) == pytest.approx(rms, rel=0.3)   # tCLEAN's draw: the same level
+
+
 def test_snakemake_runs_the_configuration_the_tests_load(run, tiny_config):
     """tiny.yaml is an overlay on config/config.yaml, merged the same way by Snakemake and by config.load."""
     import yaml
