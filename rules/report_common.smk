@@ -18,6 +18,12 @@ def speed_benchmarks():
         "dataset_setup": benchmarks_of(rules.dataset_coverage)
         + (benchmarks_of(rules.dataset_template_ms) if DF_TCLEAN else []),
         "deepfocus_tclean": benchmarks_of(rules.deepfocus_tclean, index=[f"{i:04d}" for i in DF_TCLEAN]),
+        "smooth_clip_test": benchmarks_of(rules.smooth_clip_test),
+        "independent_cube": {
+            kind: benchmarks_of(rules.independent_cube, ind_cube=cubes)
+            for kind in IND_CFG["fields"]
+            if (cubes := [c for c in IND_CUBES if c.rsplit("_", 1)[0] == kind])
+        },
         "resolve": {run: benchmarks_of(rules.resolve, run=run) for run in RESOLVE_RUNS},
         "tclean_images": {},
     }

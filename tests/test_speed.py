@@ -31,6 +31,9 @@ def test_speed_table_rows_and_ratios(tmp_path):
         "dataset_shard": [bench(root, "dataset_shard/0000", 3.0), bench(root, "dataset_shard/0001", 1.8)],
         "dataset_setup": [bench(root, "dataset_coverage", 7.0)],
         "deepfocus_tclean": [bench(root, "deepfocus_tclean/0003", 30.0)],
+        "smooth_clip_test": [bench(root, "smooth_clip_test", 0.5)],
+        "independent_cube": {"wide": [bench(root, "independent_cube/wide_00", 7.0),
+                                      bench(root, "independent_cube/wide_01", 9.0)]},
         "resolve": {"continuum": [bench(root, "resolve/continuum", 60.0)]},
         "tclean_images": {"continuum": {"hogbom_natural": [bench(root, "tclean_hogbom_natural/continuum", 5.0)]}},
     }
@@ -47,6 +50,10 @@ def test_speed_table_rows_and_ratios(tmp_path):
     assert np.isnan(rows["ducc backend one-off setup (CASA coverage + template MS)"]["s_per_channel"])
     assert rows["DeepFocus whole pipeline, batched (cpu)"]["s_per_item"] == pytest.approx(0.05)
     assert rows["RESOLVE continuum (exact mode)"]["s_per_item"] == 60.0
+    smooth = rows["smooth-and-clip, SoFiA's algorithm (job wall, shard reading and imports included)"]
+    assert smooth["items"] == 2 and smooth["s_per_item"] == pytest.approx(0.25)   # the 2 test cubes of timing
+    wide = rows["CASA simobserve tsys-atm + tclean niter 0 of the noisy and noise-free MS (independent set, wide)"]
+    assert wide["size"] == "64 x 64 x 16" and wide["s_per_item"] == pytest.approx(8.0)
     note = table.meta["note"]
     # per channel: CASA 16/24, ducc 0.8/16 -> 13x; DeepFocus 30/0.05 = 600x; RESOLVE 60/5 = 12x
     assert "13x faster than CASA" in note and "600x faster than tCLEAN" in note and "12.0x the wall time" in note

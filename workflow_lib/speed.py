@@ -38,9 +38,9 @@ def speed_table(benchmarks: dict, cfg: dict, deepfocus_timing: str | None = None
 
     ``benchmarks`` names the benchmark files of each kind of job (the rules pass them, see
     ``rules/report.smk``): ``simulate_casa``, ``tclean_dirty`` (the CASA cubes), ``tclean_cubes``
-    ({method: files}), ``dataset_shard``, ``dataset_setup``, ``deepfocus_tclean``, ``resolve`` ({run: files})
-    and ``tclean_images`` ({target: {method: files}}, the images RESOLVE is compared with); a kind not given
-    has no row.
+    ({method: files}), ``dataset_shard``, ``dataset_setup``, ``deepfocus_tclean``, ``smooth_clip_test``,
+    ``independent_cube`` ({field kind: files}), ``resolve`` ({run: files}) and ``tclean_images`` ({target:
+    {method: files}}, the images RESOLVE is compared with); a kind not given has no row.
     """
     def files(key, *subkeys):
         value = benchmarks.get(key, {})
@@ -91,8 +91,15 @@ def speed_table(benchmarks: dict, cfg: dict, deepfocus_timing: str | None = None
                            _cube_size(dataset), timing["compute_seconds_per_cube"] * n, dataset["nchan"], items=n)
             add("source finding", "DeepFocus with shard reading and product writing", _cube_size(dataset),
                 timing["io_seconds_per_cube"] * n, dataset["nchan"], items=n)
+            add("source finding", "smooth-and-clip, SoFiA's algorithm (job wall, shard reading and imports "
+                "included)", _cube_size(dataset), files("smooth_clip_test"), dataset["nchan"], items=n)
             if clean_test:
                 ratios.append(f"DeepFocus is {clean_test / per_cube:.0f}x faster than tCLEAN per test cube")
+    for kind, paths in benchmarks.get("independent_cube", {}).items():
+        field = cfg["independent"]["fields"][kind]
+        add("dirty cube", f"CASA simobserve tsys-atm + tclean niter 0 of the noisy and noise-free MS "
+            f"(independent set, {kind})", _cube_size({**field, "nchan": dataset["nchan"]}), _wall_seconds(paths),
+            dataset["nchan"])
     if casa_dirty and ducc:
         speedup = (casa_dirty / cubes["nchan"]) / (ducc / dataset["nchan"])
         ratios.append(f"ducc makes a dirty channel {speedup:.0f}x faster than CASA simobserve + tclean "
