@@ -64,6 +64,12 @@ class Beam:
         return gaussian_area(self.cov)
 
     @classmethod
+    def from_arcsec(cls, beam: tuple[float, float, float], cell_arcsec: float) -> "Beam":
+        """A restoring beam (bmaj, bmin arcsec, bpa deg; e.g. :func:`..fitsio.read_beam`) in pixels of
+        ``cell_arcsec``."""
+        return cls(beam[0] / cell_arcsec, beam[1] / cell_arcsec, beam[2])
+
+    @classmethod
     def fit(cls, psf: np.ndarray) -> "Beam":
         """Least-squares fit of log(psf) as a quadratic form over the main lobe above half maximum.
 

@@ -274,7 +274,7 @@ class DeepFocus:
         grid = fitsio.Grid.from_header(header, str(path))
         beam = fitsio.read_beam(path)
         if beam is not None:
-            beam = geometry.Beam(beam[0] / grid.cell_arcsec, beam[1] / grid.cell_arcsec, beam[2])
+            beam = geometry.Beam.from_arcsec(beam, grid.cell_arcsec)
         return self.run(data[None], grid, str(path), beam)[0], grid
 
     # ------------------------------------------------------------------ products

@@ -33,6 +33,25 @@ def _checkpoints(models: dict[str, str], needed=MODELS) -> dict[str, str]:
     return {m: models[m] for m in needed}
 
 
+def _pipeline(models: dict[str, str], deepfocus: dict, point: str) -> DeepFocus:
+    """All six trained models with the settings of ``deepfocus`` at the operating ``point`` (JSON)."""
+    return DeepFocus.load(_checkpoints(models), settings_of(deepfocus, operating_point.load(point)))
+
+
+def _tagged(result, cube) -> Table:
+    """A cube's catalogue with a first column ``cube`` naming it (index or name), for a merged catalogue."""
+    table = result.catalogue.copy()
+    table.add_column(np.full(len(table), cube), name="cube", index=0)
+    return table
+
+
+def _write_merged(catalogues: list[Table], path: str, params) -> Table:
+    merged = vstack(catalogues, metadata_conflicts="silent") if catalogues else Table()
+    merged.meta.update(provenance.record(params))
+    merged.write(path, format="ascii.ecsv", overwrite=True)
+    return merged
+
+
 def train_blobsfinder(*, manifest: str, model: str, history: str, curve: str, resume: str, deepfocus: dict,
                       seed: int, params=None) -> None:
     meta = trainsets.dataset_meta(manifest)
@@ -96,7 +115,7 @@ def infer(*, manifest: str, point: str, products: list[str], catalogue: str, tim
     number of cubes (``compute``), and the same including reading the cubes and writing the products (``io``).
     """
     started = time.perf_counter()
-    pipeline = DeepFocus.load(_checkpoints(models), settings_of(deepfocus, operating_point.load(point)))
+    pipeline = _pipeline(models, deepfocus, point)
     loaded = time.perf_counter()
     ds = CubeDataset(manifest, split, ("dirty",))
     per_cube = len(CUBE_PRODUCTS)
@@ -113,13 +132,9 @@ def infer(*, manifest: str, point: str, products: list[str], catalogue: str, tim
         compute += time.perf_counter() - t0
         for index, result in zip(indices, results):
             write_products(result, grid, files[index], params)
-            table = result.catalogue.copy()
-            table.add_column(np.full(len(table), index, dtype=np.int64), name="cube", index=0)
-            catalogues.append(table)
+            catalogues.append(_tagged(result, np.int64(index)))
     finished = time.perf_counter()
-    merged = vstack(catalogues, metadata_conflicts="silent") if catalogues else Table()
-    merged.meta.update(provenance.record(params))
-    merged.write(catalogue, format="ascii.ecsv", overwrite=True)
+    merged = _write_merged(catalogues, catalogue, params)
     n = len(ds)
     record = {"cubes": n, "device": str(pipeline.device), "load_seconds": loaded - started,
               "compute_seconds": compute, "compute_seconds_per_cube": compute / n,
@@ -139,20 +154,16 @@ def infer_fits(*, cubes: list[str], names: list[str], point: str, products: list
     if len(products) != per_cube * len(cubes) or len(names) != len(cubes):
         raise ValueError(f"{len(products)} product files and {len(names)} names for {len(cubes)} cubes "
                          f"({per_cube} files each: {list(CUBE_PRODUCTS)})")
-    pipeline = DeepFocus.load(_checkpoints(models), settings_of(deepfocus, operating_point.load(point)))
+    pipeline = _pipeline(models, deepfocus, point)
     started = time.perf_counter()
     catalogues = []
     for k, (cube, name) in enumerate(zip(cubes, names)):
         result, grid = pipeline.run_fits(cube)
         write_products(result, grid, dict(zip(CUBE_PRODUCTS, products[per_cube * k: per_cube * (k + 1)])), params)
-        table = result.catalogue.copy()
-        table.add_column(np.full(len(table), name), name="cube", index=0)
-        catalogues.append(table)
-        log.info("%s: %d sources (%d/%d)", name, len(table), k + 1, len(cubes))
+        catalogues.append(_tagged(result, name))
+        log.info("%s: %d sources (%d/%d)", name, len(result.catalogue), k + 1, len(cubes))
     seconds = time.perf_counter() - started
-    merged = vstack(catalogues, metadata_conflicts="silent") if catalogues else Table()
-    merged.meta.update(provenance.record(params))
-    merged.write(catalogue, format="ascii.ecsv", overwrite=True)
+    merged = _write_merged(catalogues, catalogue, params)
     record = {"cubes": len(cubes), "device": str(pipeline.device), "io_seconds_per_cube": seconds / len(cubes),
               "sources": len(merged)}
     Path(timing).write_text(json.dumps(record, indent=1) + "\n")
@@ -163,7 +174,7 @@ def run_cube(cube: str, models: dict[str, str], point: str, products: dict[str, 
              params=None) -> int:
     """The trained pipeline at its operating ``point`` on one FITS dirty cube of any size (see
     :meth:`DeepFocus.run_fits`); returns the number of sources found."""
-    pipeline = DeepFocus.load(_checkpoints(models), settings_of(deepfocus, operating_point.load(point)))
+    pipeline = _pipeline(models, deepfocus, point)
     result, grid = pipeline.run_fits(cube)
     write_products(result, grid, products, params)
     log.info("%s: %d sources", cube, len(result.catalogue))

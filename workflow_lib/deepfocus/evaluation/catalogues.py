@@ -12,11 +12,11 @@ from . import matching
 from .detection import Detections, unique_2d
 
 BOX_2D = ["box_x0", "box_y0", "box_x1", "box_y1"]  # PyBDSF catalogues
-STAGES = ("deepfocus_3d", "deepfocus_2d", "pybdsf_2d")
 
 
 def stages(evaluation: dict) -> dict[str, Detections]:
-    """Empty detections of :data:`STAGES` with the ``evaluation`` config's matching."""
+    """Empty detections (``deepfocus_3d``, ``deepfocus_2d``, ``pybdsf_2d``) with the ``evaluation`` config's
+    matching."""
     return {"deepfocus_3d": Detections("DeepFocus (3-D)", evaluation["iou_3d"]),
             "deepfocus_2d": Detections("DeepFocus (2-D)", evaluation["iou_2d"], evaluation["max_offset_pix"]),
             "pybdsf_2d": Detections("PyBDSF dirty (2-D)", evaluation["iou_2d"], evaluation["max_offset_pix"])}

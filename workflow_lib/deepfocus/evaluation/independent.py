@@ -84,8 +84,7 @@ def casa_independent(names: list[str], cubes: list[str], truths: list[str], cata
     for name, path, truth in zip(names, cubes, truths, strict=True):
         cube, header = fitsio.read_cube(path)
         grid = fitsio.Grid.from_header(header, path)
-        bmaj, bmin, bpa = fitsio.beam_arcsec(header)
-        beam = geometry.Beam(bmaj / grid.cell_arcsec, bmin / grid.cell_arcsec, bpa)
+        beam = geometry.Beam.from_arcsec(fitsio.beam_arcsec(header), grid.cell_arcsec)
         _add(scored, name, Table.read(truth), cube.astype(np.float32), beam, grid.cell_arcsec,
              catalogue[catalogue["cube"] == name], pybdsf[pybdsf["cube"] == name],
              smooth_clip[smooth_clip["cube"] == name])

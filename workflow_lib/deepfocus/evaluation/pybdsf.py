@@ -28,9 +28,8 @@ from ... import fitsio, provenance
 from ...dataset.torch_dataset import CubeDataset
 from .. import geometry
 from ..pipeline import continuum_grid
-from ..preprocess import robust_rms
 from ..trainsets import batches, dataset_meta
-from .matching import measured_snr
+from .catalogues import measured_snrs
 
 # Gaussians of an island form one source if they overlap this much: PyBDSF's default (1.0) joins the
 # neighbours of these crowded fields (sources 1 arcsec apart, 0.9 arcsec beam); 0.5 recovers ~4% more of them
@@ -114,9 +113,8 @@ def test_catalogues(*, manifest: str, tclean_cubes: list[int], tclean_images: li
             images = {"dirty": (cube.sum(axis=0), dirty_beam)}
             if index in tclean_files:
                 image, header = fitsio.read_cube(tclean_files[index])
-                bmaj, bmin, bpa = fitsio.beam_arcsec(header)
                 images["tclean"] = (np.nan_to_num(image).sum(axis=0),
-                                    geometry.Beam(bmaj / grid.cell_arcsec, bmin / grid.cell_arcsec, bpa))
+                                    geometry.Beam.from_arcsec(fitsio.beam_arcsec(header), grid.cell_arcsec))
             for kind, (image, beam) in images.items():
                 found[kind].append(_cube_sources(image, cube, grid, beam, index, thresh_isl, thresh_pix, workdir))
     for kind, path in (("dirty", out_dirty), ("tclean", out_tclean)):
@@ -136,16 +134,15 @@ def fits_catalogue(*, cubes: list[str], names: list[str], thresh_isl: float, thr
         beam = fitsio.read_beam(path)
         if beam is None:
             raise ValueError(f"{path}: no restoring beam (BMAJ or a BEAMS table) for PyBDSF")
-        beam = geometry.Beam(beam[0] / grid.cell_arcsec, beam[1] / grid.cell_arcsec, beam[2])
+        beam = geometry.Beam.from_arcsec(beam, grid.cell_arcsec)
         found.append(_cube_sources(cube.sum(axis=0), cube, grid, beam, name, thresh_isl, thresh_pix, workdir))
     _write(found, str, out, params)
 
 
 def _cube_sources(image, cube, grid, beam, name, thresh_isl, thresh_pix, workdir) -> Table:
     """PyBDSF's sources of one integrated ``image`` with the measured SNR on its ``cube`` and a ``cube`` column."""
-    rms = robust_rms(cube)
     table = find_sources(image, grid, beam, thresh_isl, thresh_pix, workdir)
-    table["measured_snr"] = [measured_snr(cube, x, y, rms) for x, y in zip(table["x_pix"], table["y_pix"])]
+    table["measured_snr"] = measured_snrs(cube, zip(table["x_pix"], table["y_pix"]))
     table.add_column(np.full(len(table), name), name="cube", index=0)
     return table
 
