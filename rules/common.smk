@@ -48,13 +48,19 @@ def noise_stream(target):
     return ["cube", int(target.rsplit("_", 1)[1])] if is_cube(target) else ["continuum"]
 
 
-def shard_mem_mb(wildcards):
-    """Memory of a shard job in MB: cube copies and one NUFFT plan per channel."""
+def per_attempt(mb):
+    """A rule's mem_mb: `mb` on the first attempt, k * mb on the k-th, so a job that a cluster killed for
+    memory (or any failed job, with --retries) asks for more when it is retried."""
+    return lambda wildcards, attempt: mb * attempt
+
+
+def shard_mem_mb(wildcards, attempt):
+    """Memory of a shard job in MB: cube copies and one NUFFT plan per channel (times the attempt)."""
     d, obs = config["dataset"], config["observation"]
     n_ant = len(wconfig.antenna_positions(obs["antenna_config"]))
     rows = n_ant * (n_ant - 1) // 2 * int(obs["total_time_s"] // obs["integration_s"])
     cube_mb = d["npix"] ** 2 * d["nchan"] * 8 / 1e6
-    return int(1500 + 20 * cube_mb + rows * d["nchan"] * 48 / 1e6)
+    return int(1500 + 20 * cube_mb + rows * d["nchan"] * 48 / 1e6) * attempt
 
 
 # every table and figure of the paper (rule `paper`); stages add theirs

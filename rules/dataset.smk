@@ -17,7 +17,7 @@ rule dataset_coverage:
         "../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=per_attempt(8000),
         runtime=60,
     script:
         "step.py"
@@ -39,7 +39,7 @@ rule dataset_template_ms:
         "../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=per_attempt(4000),
         runtime=60,
     script:
         "step.py"
@@ -88,7 +88,7 @@ rule dataset_split:
         "../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=per_attempt(1000),
         runtime=5,
     script:
         "step.py"
@@ -114,7 +114,7 @@ rule dataset_manifest:
         "../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=per_attempt(1000),
         runtime=30,
     script:
         "step.py"

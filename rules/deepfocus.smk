@@ -23,7 +23,7 @@ rule train_blobsfinder:
         "../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=per_attempt(4000),
         runtime=600,
     script:
         "step.py"
@@ -48,7 +48,7 @@ rule train_deepgru:
         "../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=per_attempt(4000),
         runtime=600,
     script:
         "step.py"
@@ -71,7 +71,7 @@ rule deepfocus_focus_set:
         "../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=6000,
+        mem_mb=per_attempt(6000),
         runtime=240,
     script:
         "step.py"
@@ -96,7 +96,7 @@ rule train_resnet:
         "../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=6000,
+        mem_mb=per_attempt(6000),
         runtime=600,
     script:
         "step.py"
@@ -120,7 +120,7 @@ rule deepfocus_operating_point:
         "../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=6000,
+        mem_mb=per_attempt(6000),
         runtime=120,
     script:
         "step.py"
@@ -145,7 +145,7 @@ rule deepfocus_inference:
         "../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=6000,
+        mem_mb=per_attempt(6000),
         runtime=120,
     script:
         "step.py"
@@ -174,7 +174,7 @@ rule deepfocus_tclean:
         "../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=6000,
+        mem_mb=per_attempt(6000),
         runtime=60,
     script:
         "step.py"
@@ -198,7 +198,7 @@ rule deepfocus_pybdsf:
         "../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=per_attempt(3000),
         runtime=60,
     script:
         "step.py"
@@ -239,7 +239,7 @@ rule deepfocus_evaluate:
         "../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=6000,
+        mem_mb=per_attempt(6000),
         runtime=60,
     script:
         "step.py"

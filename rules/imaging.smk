@@ -18,7 +18,7 @@ rule tclean_dirty:
         "../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=per_attempt(4000),
         runtime=30,
     script:
         "step.py"
@@ -44,7 +44,7 @@ rule tclean_method:
         "../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=per_attempt(4000),
         runtime=60,
     script:
         "step.py"

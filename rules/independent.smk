@@ -24,7 +24,7 @@ rule independent_cube:
         "../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=per_attempt(4000),
         runtime=20,
     script:
         "step.py"
@@ -50,7 +50,7 @@ rule deepfocus_independent:
         "../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=6000,
+        mem_mb=per_attempt(6000),
         runtime=60,
     script:
         "step.py"
@@ -74,7 +74,7 @@ rule deepfocus_independent_pybdsf:
         "../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=per_attempt(3000),
         runtime=30,
     script:
         "step.py"
@@ -96,7 +96,7 @@ rule smooth_clip_test:
         "../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=per_attempt(3000),
         runtime=30,
     script:
         "step.py"
@@ -119,7 +119,7 @@ rule smooth_clip_independent:
         "../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=per_attempt(3000),
         runtime=30,
     script:
         "step.py"
@@ -160,7 +160,7 @@ rule deepfocus_independent_evaluate:
         "../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=6000,
+        mem_mb=per_attempt(6000),
         runtime=30,
     script:
         "step.py"

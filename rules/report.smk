@@ -30,7 +30,7 @@ rule continuum_figure:
         "../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=per_attempt(2000),
         runtime=10,
     script:
         "step.py"
@@ -50,7 +50,7 @@ rule effective_config:
         "../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=500,
+        mem_mb=per_attempt(500),
         runtime=5,
     script:
         "step.py"
@@ -78,7 +78,7 @@ rule benchmark_table:
         "../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=per_attempt(1000),
         runtime=5,
     script:
         "step.py"

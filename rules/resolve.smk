@@ -23,7 +23,7 @@ rule resolve_data:
         "../envs/nifty.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=per_attempt(1000),
         runtime=120,
     script:
         "step.py"
@@ -47,7 +47,7 @@ rule resolve_tclean_grid:
         "../envs/nifty.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=per_attempt(2000),
         runtime=10,
     script:
         "step.py"
@@ -128,7 +128,7 @@ if resolve_settings.SIMULATED_RUN in RESOLVE_RUNS:
             "../envs/nifty.yaml"
         threads: 1
         resources:
-            mem_mb=2000,
+            mem_mb=per_attempt(2000),
             runtime=10,
         script:
             "step.py"
@@ -162,7 +162,7 @@ rule resolve_disk_table:
         "../envs/nifty.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=per_attempt(2000),
         runtime=10,
     script:
         "step.py"

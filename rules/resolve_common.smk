@@ -91,10 +91,11 @@ def fetched_data(wildcards):
 DATA_DRIVEN_NPIX = 1024  # what memory and run time assume for a grid the data will choose
 
 
-def resolve_mem_mb(wildcards):
-    """Memory in MB: visibilities are small next to the images, samples and FFT buffers of the model."""
+def resolve_mem_mb(wildcards, attempt):
+    """Memory in MB: visibilities are small next to the images, samples and FFT buffers of the model (times
+    the attempt, as `per_attempt`)."""
     npix = RESOLVE["runs"][wildcards.run]["image"]["npix"] or DATA_DRIVEN_NPIX
-    return int(3000 + 0.02 * npix**2)
+    return int(3000 + 0.02 * npix**2) * attempt
 
 
 def resolve_runtime(wildcards):

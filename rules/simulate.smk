@@ -22,7 +22,7 @@ rule simulate_casa:
         "../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=per_attempt(4000),
         runtime=30,
     script:
         "step.py"

@@ -17,7 +17,7 @@ rule continuum_skymodel:
         "../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=per_attempt(2000),
         runtime=10,
     script:
         "step.py"
@@ -41,7 +41,7 @@ rule cube_skymodel:
         "../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=per_attempt(2000),
         runtime=10,
     script:
         "step.py"

@@ -27,7 +27,7 @@ rule continuum_peak_table:
         "../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=per_attempt(2000),
         runtime=10,
     script:
         "step.py"

@@ -42,3 +42,15 @@ def run_snakemake(workdir, *args, configfile=TINY):
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "-s", str(ROOT / "Snakefile"), "--directory",
            str(workdir), f"--configfile={configfile}", *args]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
+
+
+def job_resources(output: str) -> dict[str, str]:
+    """rule name -> its resources line, from a dry run's job listing."""
+    found, rule = {}, None
+    for line in output.splitlines():
+        line = line.strip()
+        if line.startswith("rule ") or line.startswith("localrule "):
+            rule = line.split()[1].rstrip(":")
+        elif line.startswith("resources:") and rule:
+            found[rule] = line
+    return found

@@ -2,7 +2,7 @@
 
 import yaml
 
-from conftest import ROOT, run_snakemake
+from conftest import ROOT, job_resources, run_snakemake
 
 
 def test_profiles_are_valid_yaml():
@@ -18,18 +18,6 @@ def test_slurm_dry_run_routes_jobs(tmp_path):
     assert "slurm_partition=cpu" in out
     # memory and run time come from the rules, e.g. the shard jobs' computed memory
     assert "rule dataset_shard" in out and "runtime=120" in out
-
-
-def job_resources(output: str) -> dict[str, str]:
-    """rule name -> its resources line, from a dry run's job listing."""
-    found, rule = {}, None
-    for line in output.splitlines():
-        line = line.strip()
-        if line.startswith("rule ") or line.startswith("localrule "):
-            rule = line.split()[1].rstrip(":")
-        elif line.startswith("resources:") and rule:
-            found[rule] = line
-    return found
 
 
 def test_slurm_dry_run_sends_gpu_rules_to_gpus(tmp_path):

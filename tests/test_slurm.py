@@ -1,0 +1,298 @@
+"""The SLURM profile end to end: the tiny workflow through real ``sbatch`` on a private single-node SLURM.
+
+One module-scoped cluster (tests/local_slurm.py) runs the workflow twice with ``profiles/slurm``: the first
+run is interrupted (SIGINT, as Ctrl-C) after a few jobs, the second resumes it; during the second, SLURM
+kills one job for exceeding its memory and the test cancels another (scancel) while it runs. The tests then
+read SLURM's own records (the controller's job list, the job-completion log) and compare the products with
+a local run's. Skipped, with the reason, where SLURM cannot run (not root, or slurm-wlm/munge missing:
+``make slurm-tools`` installs them on Debian).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, TINY, job_resources
+from local_slurm import PROFILE, LocalSlurm, missing_tools, workflow_profile
+from run_products import differences
+
+WHY_NOT = missing_tools()
+pytestmark = pytest.mark.skipif(WHY_NOT is not None, reason=f"no local SLURM: {WHY_NOT}")
+
+GPU_RULES = {"train_blobsfinder", "train_deepgru", "train_resnet", "deepfocus_operating_point",
+             "deepfocus_inference"}
+MEMORY_KILLED = "deepfocus_pybdsf"  # its first attempt asks for less than Python needs: SLURM kills it
+MEMORY_KILLED_MB = (100, 3000)      # first attempt, retry
+CANCELLED = "train_deepgru"         # scancel'ed while it runs: retried with twice its memory
+INTERRUPT_AFTER = 8                 # steps done when the first run gets SIGINT
+STEPS = re.compile(r"^(\d+) of (\d+) steps")
+GROUPS_OF = yaml.safe_load(PROFILE.read_text())["groups"]  # rule -> group
+GROUPS = set(GROUPS_OF.values())
+
+
+def slurm_test_profile(directory: Path) -> Path:
+    """The cluster's profile plus the memory-kill injection: the first attempt of MEMORY_KILLED asks for
+    less than Python needs."""
+    first, retry = MEMORY_KILLED_MB
+    return workflow_profile(directory, {MEMORY_KILLED: {"mem_mb": f"{first} if attempt == 1 else {retry}"}})
+
+
+def snakemake_cmd(workdir: Path, profile: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+            f"--configfile={TINY}", "--workflow-profile", str(profile), *args]
+
+
+def steps_done(log: str) -> tuple[int, int]:
+    found = [tuple(map(int, m.groups())) for m in map(STEPS.match, log.splitlines()) if m]
+    return found[-1] if found else (0, 0)
+
+
+def planned_jobs(log: str) -> dict[str, list[str]]:
+    """rule -> output lines of every job a (dry) run lists."""
+    jobs, rule = {}, None
+    for line in log.splitlines():
+        line = line.strip()
+        if line.startswith(("rule ", "localrule ")):
+            rule = line.split()[1].rstrip(":")
+            jobs.setdefault(rule, [])
+        elif line.startswith("output:") and rule:
+            jobs[rule].extend(p.strip() for p in line[len("output:"):].split(","))
+    return jobs
+
+
+def minutes(slurm_time: str) -> int:
+    """SLURM's time limit ([D-]HH:MM:SS, MM:SS) in minutes."""
+    days, _, clock = slurm_time.rpartition("-")
+    parts = [int(p) for p in clock.split(":")]
+    h, m, s = ([0] * (3 - len(parts)) + parts)
+    return int(days or 0) * 1440 + h * 60 + m + (s > 0)
+
+
+def rule_of(job: dict) -> str:
+    """The rule in the plugin's comment, rule_<rule>[_wildcards_<...>]; for a group job
+    (rule_<group>_<rule>_<rule>...) the group's name."""
+    name = job["comment"].removeprefix("rule_").split("_wildcards_")[0]
+    return next((g for g in GROUPS if name.startswith(f"{g}_")), name)
+
+
+def is_array_task(job: dict) -> bool:
+    return job["array_task"] != "N/A"
+
+
+def rules_of(job: dict) -> set[str]:
+    """Every rule a SLURM job ran: one, or a group's members."""
+    name = rule_of(job)
+    return {r for r, g in GROUPS_OF.items() if g == name} if name in GROUPS else {name}
+
+
+@dataclass
+class Runs:
+    cluster: LocalSlurm
+    workdir: Path
+    profile: Path
+    first_log: str
+    first_steps: tuple[int, int]
+    resume_plan: dict[str, list[str]]
+    second_log: str
+    second_rc: int
+    mtimes_before: dict[str, float]
+    mtimes_after: dict[str, float]
+    first_job_ids: set[str]
+    jobs: list[dict] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)
+    cancelled_id: str | None = None
+
+
+def output_mtimes(workdir: Path) -> dict[str, float]:
+    results = workdir / "results"
+    return {str(p.relative_to(workdir)): p.stat().st_mtime for p in results.rglob("*")
+            if p.is_file() and not {"logs", "benchmarks"} & set(p.relative_to(results).parts)} \
+        if results.exists() else {}
+
+
+def cancel_when_running(cluster: LocalSlurm, rule: str, after_id: int, done: threading.Event, out: dict):
+    """scancel the first job of `rule` submitted after `after_id` once SLURM runs it."""
+    while not done.is_set():
+        for job in cluster.jobs():
+            if rule_of(job) == rule and int(job["id"]) > after_id and job["state"] == "RUNNING":
+                subprocess.run(["scancel", job["id"]], env=cluster.env, check=True)
+                out["id"] = job["id"]
+                return
+        time.sleep(0.3)
+
+
+RUN_TIMEOUT_S = 1200
+
+
+def interrupted_run(cmd: list[str], env: dict, log: Path) -> None:
+    """Run until INTERRUPT_AFTER steps are done, then SIGINT (the plugin cancels queued and running jobs)."""
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        try:
+            while proc.poll() is None and steps_done(log.read_text())[0] < INTERRUPT_AFTER:
+                assert time.monotonic() < deadline, f"no {INTERRUPT_AFTER} steps in {RUN_TIMEOUT_S} s"
+                time.sleep(0.5)
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture(scope="module")
+def slurm_runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("slurm")
+    workdir, profile = base / "work", slurm_test_profile(base / "profile")
+    with LocalSlurm(base / "cluster") as cluster:
+        env = cluster.env
+        interrupted_run(snakemake_cmd(workdir, profile), env, base / "first.log")
+        first_ids = {j["id"] for j in cluster.jobs()}
+        # what a resumed run plans to do
+        dry = subprocess.run(snakemake_cmd(workdir, profile, "-n"), capture_output=True, text=True, env=env,
+                             cwd=ROOT)
+        assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
+        plan = planned_jobs(dry.stdout + dry.stderr)
+        assert CANCELLED in plan and MEMORY_KILLED in plan, f"interrupted too late: resume plans {sorted(plan)}"
+        before = output_mtimes(workdir)
+        # resume, with one job cancelled while it runs
+        done, cancelled = threading.Event(), {}
+        watcher = threading.Thread(target=cancel_when_running, daemon=True,
+                                   args=(cluster, CANCELLED, max(map(int, first_ids)), done, cancelled))
+        watcher.start()
+        try:
+            second = subprocess.run(snakemake_cmd(workdir, profile), capture_output=True, text=True, env=env,
+                                    cwd=ROOT, timeout=RUN_TIMEOUT_S)
+        finally:
+            done.set()
+            watcher.join()
+        runs = Runs(cluster=cluster, workdir=workdir, profile=profile, first_log=(base / "first.log").read_text(),
+                    first_steps=steps_done((base / "first.log").read_text()), resume_plan=plan,
+                    second_log=second.stdout + second.stderr, second_rc=second.returncode,
+                    mtimes_before=before, mtimes_after=output_mtimes(workdir), first_job_ids=first_ids,
+                    jobs=cluster.jobs(), records=cluster.completed_records(), cancelled_id=cancelled.get("id"))
+    assert runs.second_rc == 0, runs.second_log[-5000:]
+    yield runs
+
+
+def test_cluster_daemons_are_stopped(slurm_runs):
+    """munged, slurmctld and slurmd were stopped by their process ids when the runs ended."""
+    assert slurm_runs.cluster.pids and not [pid for pid in slurm_runs.cluster.pids if alive(pid)]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_resumed_run_completes(slurm_runs):
+    done, total = steps_done(slurm_runs.second_log)
+    assert done == total > 0, slurm_runs.second_log[-3000:]
+
+
+def dry_run_all(runs: Runs) -> str:
+    """The whole DAG's job listing (-F: as if nothing were done) under the test profile."""
+    dry = subprocess.run(snakemake_cmd(runs.workdir, runs.profile, "-n", "-F"), capture_output=True, text=True,
+                         env=runs.cluster.env, cwd=ROOT)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    return dry.stdout + dry.stderr
+
+
+def test_every_job_ran_as_a_slurm_job(slurm_runs):
+    """Every rule of the DAG but the local target `all` completed inside SLURM, and SLURM's completion log
+    (what sacct --completion reads) has a record of every job the controller lists as finished."""
+    dag = set(planned_jobs(dry_run_all(slurm_runs)))
+    ran = set().union(*(rules_of(j) for j in slurm_runs.jobs if j["state"] == "COMPLETED"))
+    assert dag - {"all"} <= ran, sorted(dag - ran)
+    recorded = {r["JobId"] for r in slurm_runs.records}
+    finished = {j["id"] for j in slurm_runs.jobs if j["state"] not in ("RUNNING", "PENDING")}
+    assert len(finished) > 30
+    assert finished == recorded, (finished ^ recorded)
+
+
+def test_gpu_rules_go_to_the_gpu_partition(slurm_runs):
+    for job in slurm_runs.jobs:
+        rule = rule_of(job)
+        if rule in GPU_RULES:
+            assert job["partition"] == "gpu" and job["gres"] == "gres:gpu:1", job
+        else:
+            assert job["partition"] == "cpu" and job["gres"] == "N/A", job
+
+
+def test_memory_and_runtime_reach_slurm(slurm_runs):
+    """Each first-attempt job asked SLURM for its rule's mem_mb and runtime (as a dry run lists them); array
+    jobs ask a few MB more (the plugin's allowance for the task list it passes)."""
+    expected = job_resources(dry_run_all(slurm_runs))
+    retried = {rule_of(j) for j in slurm_runs.jobs if j["state"] in ("CANCELLED", "FAILED")}
+    checked = 0
+    for job in slurm_runs.jobs:
+        rule = rule_of(job)
+        if rule not in expected or rule in retried:
+            continue
+        mem_mb = int(re.search(r"mem_mb=(\d+)", expected[rule]).group(1))
+        runtime = int(re.search(r"runtime=(\d+)", expected[rule]).group(1))
+        asked = int(job["mem"].removesuffix("M"))
+        assert (mem_mb <= asked <= mem_mb + 64) if is_array_task(job) else asked == mem_mb, (rule, job, mem_mb)
+        assert minutes(job["time_limit"]) == runtime, (rule, job, runtime)
+        checked += 1
+    assert checked >= 20
+
+
+def test_killed_jobs_are_retried_with_more_memory(slurm_runs):
+    jobs = sorted((j for j in slurm_runs.jobs if j["id"] not in slurm_runs.first_job_ids),
+                  key=lambda j: int(j["id"]))
+    # scancel: CANCELLED, then the same job again with twice the rule's memory
+    assert slurm_runs.cancelled_id, "the cancelled rule never ran"
+    mine = [j for j in jobs if rule_of(j) == CANCELLED]
+    assert [j["state"] for j in mine] == ["CANCELLED", "COMPLETED"], mine
+    first_mb, retry_mb = (int(j["mem"].rstrip("M")) for j in mine)
+    assert retry_mb == 2 * first_mb
+    # memory: SLURM killed the step (its log says so), the retry asked for more and completed
+    mine = [j for j in jobs if rule_of(j) == MEMORY_KILLED]
+    assert [j["state"] for j in mine] == ["FAILED", "COMPLETED"], mine
+    assert [int(j["mem"].rstrip("M")) for j in mine] == list(MEMORY_KILLED_MB)
+    logs = list((slurm_runs.workdir / ".snakemake" / "slurm_logs" / f"rule_{MEMORY_KILLED}").rglob(
+        f"{mine[0]['id']}.log"))
+    assert logs and "exceeded memory limit" in logs[0].read_text()
+
+
+def test_interrupted_run_resumes_without_recomputing(slurm_runs):
+    done, total = slurm_runs.first_steps
+    assert 0 < done < total
+    # the resumed run planned exactly the steps the first did not finish, and left finished outputs alone
+    assert steps_done(slurm_runs.second_log)[1] == total - done
+    planned = {p for outputs in slurm_runs.resume_plan.values() for p in outputs}
+    kept = {p: t for p, t in slurm_runs.mtimes_before.items()
+            if not any(p == o or p.startswith(o.rstrip("/") + "/") for o in planned)}
+    assert len(kept) >= 5
+    assert {p: slurm_runs.mtimes_after.get(p) for p in kept} == kept
+    # the interrupted run's unfinished jobs were cancelled in SLURM, not left running
+    assert all(j["state"] in ("COMPLETED", "CANCELLED") for j in slurm_runs.jobs if j["id"] in
+               slurm_runs.first_job_ids)
+
+
+def test_shard_jobs_go_as_job_arrays(slurm_runs):
+    """The shard jobs that completed are the tasks of one SLURM array (a cancelled pending array has no tasks)."""
+    assert "dataset_shard" in yaml.safe_load(PROFILE.read_text())["slurm-array-jobs"].split(",")
+    tasks = [j for j in slurm_runs.jobs if rule_of(j) == "dataset_shard" and j["state"] == "COMPLETED"]
+    assert len(tasks) >= 2 and all(map(is_array_task, tasks)), tasks
+    assert len({j["array_job"] for j in tasks}) == 1, tasks
+
+
+def test_products_equal_a_local_run(slurm_runs, tiny_run):
+    assert differences(tiny_run, slurm_runs.workdir / "results" / "tiny") == []
