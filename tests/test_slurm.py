@@ -35,7 +35,8 @@ GPU_RULES = {"train_blobsfinder", "train_deepgru", "train_resnet", "deepfocus_op
 MEMORY_KILLED = "deepfocus_pybdsf"  # its first attempt asks for less than Python needs: SLURM kills it
 MEMORY_KILLED_MB = (100, 3000)      # first attempt, retry
 CANCELLED = "train_deepgru"         # scancel'ed while it runs: retried with twice its memory
-INTERRUPT_AFTER = 8                 # steps done when the first run gets SIGINT
+INTERRUPT_AFTER = "dataset_manifest"  # the first run gets SIGINT when this rule is done: after the shards,
+                                      # before the training and the rules above
 STEPS = re.compile(r"^(\d+) of (\d+) steps")
 GROUPS_OF = yaml.safe_load(PROFILE.read_text())["groups"]  # rule -> group
 GROUPS = set(GROUPS_OF.values())
@@ -115,10 +116,12 @@ class Runs:
 
 
 def output_mtimes(workdir: Path) -> dict[str, float]:
+    """Modification times of the products (not logs, benchmarks or the temporary measurement sets, which
+    the resumed run deletes once their consumers are done)."""
     results = workdir / "results"
     return {str(p.relative_to(workdir)): p.stat().st_mtime for p in results.rglob("*")
-            if p.is_file() and not {"logs", "benchmarks"} & set(p.relative_to(results).parts)} \
-        if results.exists() else {}
+            if p.is_file() and not {"logs", "benchmarks"} & set(p.relative_to(results).parts)
+            and not any(part.endswith(".ms") for part in p.parts)} if results.exists() else {}
 
 
 def cancel_when_running(cluster: LocalSlurm, rule: str, after_id: int, done: threading.Event, out: dict):
@@ -136,13 +139,13 @@ RUN_TIMEOUT_S = 1200
 
 
 def interrupted_run(cmd: list[str], env: dict, log: Path) -> None:
-    """Run until INTERRUPT_AFTER steps are done, then SIGINT (the plugin cancels queued and running jobs)."""
+    """Run until rule INTERRUPT_AFTER is done, then SIGINT (the plugin cancels queued and running jobs)."""
     deadline = time.monotonic() + RUN_TIMEOUT_S
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
         try:
-            while proc.poll() is None and steps_done(log.read_text())[0] < INTERRUPT_AFTER:
-                assert time.monotonic() < deadline, f"no {INTERRUPT_AFTER} steps in {RUN_TIMEOUT_S} s"
+            while proc.poll() is None and f"(Rule: {INTERRUPT_AFTER})" not in log.read_text():
+                assert time.monotonic() < deadline, f"{INTERRUPT_AFTER} not done in {RUN_TIMEOUT_S} s"
                 time.sleep(0.5)
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=300)
@@ -287,10 +290,10 @@ def test_interrupted_run_resumes_without_recomputing(slurm_runs):
 
 
 def test_shard_jobs_go_as_job_arrays(slurm_runs):
-    """The shard jobs that completed are the tasks of one SLURM array (a cancelled pending array has no tasks)."""
+    """The first run (interrupted after the shards) ran its shard jobs as the tasks of one SLURM array."""
     assert "dataset_shard" in yaml.safe_load(PROFILE.read_text())["slurm-array-jobs"].split(",")
-    tasks = [j for j in slurm_runs.jobs if rule_of(j) == "dataset_shard" and j["state"] == "COMPLETED"]
-    assert len(tasks) >= 2 and all(map(is_array_task, tasks)), tasks
+    tasks = [j for j in slurm_runs.jobs if rule_of(j) == "dataset_shard" and j["id"] in slurm_runs.first_job_ids]
+    assert len(tasks) >= 2 and all(j["state"] == "COMPLETED" and is_array_task(j) for j in tasks), tasks
     assert len({j["array_job"] for j in tasks}) == 1, tasks
 
 
