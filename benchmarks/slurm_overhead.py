@@ -74,7 +74,7 @@ def main() -> None:
     args = parser.parse_args()
     if why := missing_tools():
         sys.exit(f"no local SLURM: {why}")
-    cores = os.cpu_count()
+    cores = cpus = os.cpu_count()
     with tempfile.TemporaryDirectory(prefix="slurm_bench_") as tmp:
         tmp = Path(tmp)
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -90,13 +90,13 @@ def main() -> None:
         elapsed = sum(seconds(j["end"]) - seconds(j["start"]) for j in jobs)
         waits = [seconds(j["start"]) - seconds(j["submit"]) for j in jobs]
         own = rule_seconds(tmp / "slurm" / "results" / "tiny")
-        cpus = os.cpu_count()
     n = len(jobs)
     lines = [
         "# SLURM overhead: the tiny workflow locally and through profiles/slurm",
         "",
-        f"`python benchmarks/slurm_overhead.py` ({datetime.now():%Y-%m-%d}) on this machine ({cpus} cores; a private single-node SLURM "
-        f"22.05 from tests/local_slurm.py, with the node's {cpus} CPUs; status by squeue, first check after 2 s).",
+        f"`python benchmarks/slurm_overhead.py` ({datetime.now():%Y-%m-%d}) on this machine ({cpus} cores; a "
+        f"private single-node SLURM 22.05 from tests/local_slurm.py, with the node's {cpus} CPUs; status by "
+        "squeue, first check after 2 s).",
         "",
         "| quantity | value |",
         "|---|---|",

@@ -35,8 +35,8 @@ def missing_tools() -> str | None:
     """Why a local cluster cannot start here (None when it can)."""
     if os.geteuid() != 0:
         return "needs root: slurmd starts jobs as their user"
-    absent = [tool for tool in (*DAEMONS, *CLIENTS) if shutil.which(tool, path=f"{os.environ.get('PATH', '')}:/usr/sbin")
-              is None]
+    path = f"{os.environ.get('PATH', '')}{os.pathsep}/usr/sbin"
+    absent = [tool for tool in (*DAEMONS, *CLIENTS) if shutil.which(tool, path=path) is None]
     if absent:
         return f"{', '.join(absent)} not installed (Debian: apt-get install slurm-wlm munge; `make slurm-tools`)"
     return None
@@ -123,7 +123,8 @@ SlurmdParameters=config_overrides
 MinJobAge=3600
 ReturnToService=2
 GresTypes=gpu
-NodeName={NODE} NodeHostname={socket.gethostname()} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} RealMemory={real_memory_mb()} Gres=gpu:1 State=UNKNOWN
+NodeName={NODE} NodeHostname={socket.gethostname()} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} \
+RealMemory={real_memory_mb()} Gres=gpu:1 State=UNKNOWN
 PartitionName=cpu Nodes={NODE} Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes={NODE} MaxTime=INFINITE State=UP
 """)
