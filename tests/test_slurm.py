@@ -245,22 +245,23 @@ def test_gpu_rules_go_to_the_gpu_partition(slurm_runs):
 
 
 def test_memory_and_runtime_reach_slurm(slurm_runs):
-    """Each first-attempt job asked SLURM for its rule's mem_mb and runtime (as a dry run lists them); array
-    jobs ask a few MB more (the plugin's allowance for the task list it passes)."""
+    """Every job asked SLURM for its rule's runtime and for k times its rule's mem_mb (as a dry run lists
+    them; k the attempt, 1 unless retried); array jobs ask a few MB more (the plugin's allowance for the task
+    list it passes). The memory-killed rule's requests are the injected ones (checked below)."""
     expected = job_resources(dry_run_all(slurm_runs))
-    retried = {rule_of(j) for j in slurm_runs.jobs if j["state"] in ("CANCELLED", "FAILED")}
     checked = 0
     for job in slurm_runs.jobs:
         rule = rule_of(job)
-        if rule not in expected or rule in retried:
-            continue
+        if rule not in expected or rule == MEMORY_KILLED:
+            continue  # groups ask for their members' sum
         mem_mb = int(re.search(r"mem_mb=(\d+)", expected[rule]).group(1))
         runtime = int(re.search(r"runtime=(\d+)", expected[rule]).group(1))
         asked = int(job["mem"].removesuffix("M"))
-        assert (mem_mb <= asked <= mem_mb + 64) if is_array_task(job) else asked == mem_mb, (rule, job, mem_mb)
+        slack = 64 if is_array_task(job) else 0
+        assert any(k * mem_mb <= asked <= k * mem_mb + slack for k in (1, 2, 3)), (rule, job, mem_mb)
         assert minutes(job["time_limit"]) == runtime, (rule, job, runtime)
         checked += 1
-    assert checked >= 20
+    assert checked >= 30
 
 
 def test_killed_jobs_are_retried_with_more_memory(slurm_runs):
