@@ -328,8 +328,10 @@ def main():
             f"({time.strftime('%Y-%m-%d')}; {a.npix} x {a.npix} over {a.fov}\", {a.threads} threads each, one "
             "after the other on this machine). Reduced chi^2 per real degree of freedom with the delivered "
             "weights, all from this project's evaluator at the sampled uv points; fluxes from the posterior "
-            "means (the +- is the spread over the posterior samples). ift-resolve's install: "
-            f"{ift['install_s']:.0f} s (0: the venv was there).", "",
+            "means (the +- is the spread over the posterior samples). ift-resolve's wall includes the plots and "
+            "sample files it writes after every iteration (save strategy all). "
+            + (f"Its venv was installed in {ift['install_s']:.0f} s." if ift["install_s"] else
+               "Its venv was already there."), "",
             table(results, scores, obs.spws, a), "",
             "ift-resolve's own reduced chi^2 of its mean per complex visibility (2 ideal), with the delivered "
             "weights (twice the table's value when both read the data and orient the image alike): "

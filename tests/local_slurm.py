@@ -28,7 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PROFILE = ROOT / "profiles" / "slurm" / "profile.yaml"
 DAEMONS = ("munged", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "squeue", "scancel", "sacct", "srun", "sinfo")
+ACTIVE = ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING")
 NODE = "node1"
+# the node claims at least this much (config_overrides lets it): the workflow's largest request (8000 MB)
+# on its third attempt must be schedulable on a smaller machine; jobs are still killed at their own requests
+MIN_NODE_MEMORY_MB = 3 * 8000 + 1000
 
 
 def missing_tools() -> str | None:
@@ -124,7 +128,7 @@ MinJobAge=3600
 ReturnToService=2
 GresTypes=gpu
 NodeName={NODE} NodeHostname={socket.gethostname()} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} \
-RealMemory={real_memory_mb()} Gres=gpu:1 State=UNKNOWN
+RealMemory={max(real_memory_mb(), MIN_NODE_MEMORY_MB)} Gres=gpu:1 State=UNKNOWN
 PartitionName=cpu Nodes={NODE} Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes={NODE} MaxTime=INFINITE State=UP
 """)
@@ -157,7 +161,7 @@ PartitionName=gpu Nodes={NODE} MaxTime=INFINITE State=UP
         self.pids.append(self.processes[name].pid)
 
     def _run(self, *cmd: str) -> subprocess.CompletedProcess:
-        return subprocess.run(cmd, env=self.env, capture_output=True, text=True)
+        return subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=60)
 
     def _wait(self, ready, message: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -186,7 +190,8 @@ PartitionName=gpu Nodes={NODE} MaxTime=INFINITE State=UP
                   "NumCPUs", "ArrayJobID", "ArrayTaskID", "StartTime", "EndTime", "SubmitTime")
         keys = ("id", "name", "comment", "state", "partition", "mem", "time_limit", "gres", "cpus", "array_job",
                 "array_task", "start", "end", "submit")
-        out = self._run("squeue", "--states=all", "--noheader", "-O", ",".join(f"{f}:|" for f in fields))
+        out = self._run("squeue", "--states=all", "--noheader", "--noconvert",
+                        "-O", ",".join(f"{f}:|" for f in fields))
         if out.returncode:
             raise RuntimeError(f"squeue failed: {out.stderr}")
         return [dict(zip(keys, (v.strip() for v in line.split("|")))) for line in out.stdout.splitlines()
@@ -200,29 +205,61 @@ PartitionName=gpu Nodes={NODE} MaxTime=INFINITE State=UP
                 for line in self.jobcomp.read_text().splitlines() if line.strip()]
 
     # -- tear-down ------------------------------------------------------------------------------------
-    def stop(self) -> None:
-        """Cancel every job, then stop slurmd, slurmctld and munged by process id (SIGTERM, then SIGKILL)."""
-        if "slurmctld" in self.processes and self.processes["slurmctld"].poll() is None:
-            self._run("scancel", "--full", "--user", "root")
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and any(
-                    j["state"] in ("RUNNING", "PENDING", "COMPLETING", "CONFIGURING") for j in self._jobs_or_none()):
-                time.sleep(0.5)
-        for name in ("slurmd", "slurmctld", "munged"):
-            proc = self.processes.pop(name, None)
-            if proc is None or proc.poll() is not None:
-                continue
-            os.killpg(proc.pid, signal.SIGTERM)
+    def wait_idle(self, timeout: float = 60) -> bool:
+        """Wait until no job is pending, running or completing; False if some still are after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not any(j["state"] in ACTIVE for j in self._jobs_or_none()):
+                return True
+            time.sleep(0.5)
+        return False
+
+    def job_processes(self) -> list[int]:
+        """Processes started by this cluster's jobs (their environment names this cluster's slurm.conf)."""
+        found = []
+        for environ in Path("/proc").glob("[0-9]*/environ"):
             try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                variables = environ.read_bytes().split(b"\0")
+            except OSError:  # gone, or not ours to read
+                continue
+            if f"SLURM_CONF={self.conf}".encode() in variables and any(v.startswith(b"SLURM_JOB_ID=")
+                                                                         for v in variables):
+                found.append(int(environ.parent.name))
+        return found
+
+    def stop(self) -> None:
+        """Cancel every job, kill what is left of them, then stop slurmd, slurmctld and munged by process id
+        (SIGTERM, then SIGKILL), each even if stopping another failed."""
+        try:
+            if "slurmctld" in self.processes and self.processes["slurmctld"].poll() is None:
+                try:
+                    self._run("scancel", "--full", "--user", "root")
+                except subprocess.TimeoutExpired:
+                    pass
+                self.wait_idle(30)
+            for pid in self.job_processes():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        finally:
+            for name in ("slurmd", "slurmctld", "munged"):
+                proc = self.processes.pop(name, None)
+                if proc is None or proc.poll() is not None:
+                    continue
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                except ProcessLookupError:
+                    pass
 
     def _jobs_or_none(self) -> list[dict[str, str]]:
         try:
             return self.jobs()
-        except RuntimeError:
+        except (RuntimeError, subprocess.TimeoutExpired):
             return []
 
     def __enter__(self) -> "LocalSlurm":

@@ -47,3 +47,12 @@ def test_header_and_json_changes_are_found(tmp_path):
     (tmp_path / "b" / "record.json").write_text(json.dumps({"rms": 0.6, "simobserve_s": 3.0}))
     assert differences(tmp_path / "a", tmp_path / "b") == [
         "cubes/cube_0000/dirty.fits: HDU 0 header cards ['BUNIT']", "record.json: values other than wall times"]
+
+
+def test_configuration_times_are_compared(tmp_path):
+    """integration_s is an observation setting, not a wall time."""
+    write_run(tmp_path / "a")
+    write_run(tmp_path / "b")
+    for run, value in (("a", 10), ("b", 30)):
+        (tmp_path / run / "record.json").write_text(json.dumps({"rms": 0.5, "integration_s": value}))
+    assert differences(tmp_path / "a", tmp_path / "b") == ["record.json: values other than wall times"]
