@@ -25,6 +25,12 @@ def observe(sky, nvis=4000, seed=2):
     return obs, gridder, truth
 
 
+def single(obs):
+    """The response of a single field (its gridder is the one :func:`observe` used)."""
+    return response.Response(response.image_domain(NPIX, CELL),
+                             response.pointing_responses(obs, NPIX, CELL, 1e-9, False, "none"), obs.nvis)
+
+
 SKY = 0.5 * gaussian_2d(NPIX, NPIX, 32, 32, 4.0, 3.0, 0.0)   # 0.5 Jy at the phase centre
 
 
@@ -44,7 +50,7 @@ def test_the_true_model_fits_at_the_noise_level_in_every_window_and_bin():
 
 def test_a_sound_posterior_passes():
     obs, gridder, truth = observe(SKY)
-    diagnostics.check_converged(obs, np.array([SKY, SKY]), np.array([truth, truth]), ENERGIES, "ok", 2, gridder)
+    diagnostics.check_converged(obs, np.array([SKY, SKY]), np.array([truth, truth]), ENERGIES, "ok", 2, single(obs))
 
 
 def test_non_finite_values_stop_the_run():
@@ -52,9 +58,9 @@ def test_non_finite_values_stop_the_run():
     bad = SKY.copy()
     bad[3, 3] = np.nan
     with pytest.raises(DivergenceError, match="run 'x' on synthetic.ms diverged: the posterior has non-finite"):
-        diagnostics.check_converged(obs, np.array([bad]), np.array([truth]), ENERGIES, "x", 2, gridder)
+        diagnostics.check_converged(obs, np.array([bad]), np.array([truth]), ENERGIES, "x", 2, single(obs))
     with pytest.raises(DivergenceError, match="non-finite"):
-        diagnostics.check_converged(obs, np.array([SKY]), np.array([truth]), [{"energy": np.inf}], "x", 1, gridder)
+        diagnostics.check_converged(obs, np.array([SKY]), np.array([truth]), [{"energy": np.inf}], "x", 1, single(obs))
 
 
 def test_a_model_worse_than_an_empty_image_stops_the_run():
@@ -62,7 +68,7 @@ def test_a_model_worse_than_an_empty_image_stops_the_run():
     wrong = 20 * gaussian_2d(NPIX, NPIX, 10, 50, 3.0, 3.0, 0.0)   # a bright source where there is none
     with pytest.raises(DivergenceError, match="fits the data worse than an empty image"):
         diagnostics.check_converged(obs, np.array([wrong]), np.array([gridder.degrid(wrong)]), ENERGIES, "x", 2,
-                                    gridder)
+                                    single(obs))
 
 
 def test_a_peak_the_data_do_not_show_stops_the_run():
@@ -74,8 +80,8 @@ def test_a_peak_the_data_do_not_show_stops_the_run():
     model = gridder.degrid(extended + spike)
     assert diagnostics.reduced_chi2(obs, model) < diagnostics.reduced_chi2(obs, np.zeros_like(model))
     with pytest.raises(DivergenceError, match=r"dirty image peaks at .* beyond what the data allow"):
-        diagnostics.check_converged(obs, np.array([extended + spike]), np.array([model]), ENERGIES, "x", 2, gridder)
-    diagnostics.check_converged(obs, np.array([extended]), np.array([truth]), ENERGIES, "x", 2, gridder)
+        diagnostics.check_converged(obs, np.array([extended + spike]), np.array([model]), ENERGIES, "x", 2, single(obs))
+    diagnostics.check_converged(obs, np.array([extended]), np.array([truth]), ENERGIES, "x", 2, single(obs))
 
 
 def test_energy_rising_over_the_last_phase_stops_the_run():
@@ -83,10 +89,10 @@ def test_energy_rising_over_the_last_phase_stops_the_run():
     rise = 0.02 * obs.nvis
     history = [{"energy": e} for e in (10.0, 5.0, 4.0, 4.0 + rise)]
     with pytest.raises(DivergenceError, match="did not converge: the energy rose from 5 to .* over the last 3"):
-        diagnostics.check_converged(obs, np.array([SKY]), np.array([truth]), history, "x", 3, gridder)
-    diagnostics.check_converged(obs, np.array([SKY]), np.array([truth]), history, "x", 1, gridder)  # one: no trend
+        diagnostics.check_converged(obs, np.array([SKY]), np.array([truth]), history, "x", 3, single(obs))
+    diagnostics.check_converged(obs, np.array([SKY]), np.array([truth]), history, "x", 1, single(obs))  # one: no trend
     calm = [{"energy": e} for e in (10.0, 5.0, 4.0, 5.0 + 0.005 * obs.nvis)]   # MGVI's scatter: within tolerance
-    diagnostics.check_converged(obs, np.array([SKY]), np.array([truth]), calm, "x", 3, gridder)
+    diagnostics.check_converged(obs, np.array([SKY]), np.array([truth]), calm, "x", 3, single(obs))
 
 
 def test_flux_piling_up_on_the_border_stops_the_run():
@@ -96,7 +102,7 @@ def test_flux_piling_up_on_the_border_stops_the_run():
     sky = SKY * 0.01 + rim
     assert diagnostics.border_fraction(sky) > 0.8
     with pytest.raises(DivergenceError, match=r"lies in the outer eighth of the image, more than a uniform sky"):
-        diagnostics.check_converged(obs, np.array([sky]), np.array([truth]), ENERGIES, "x", 2, gridder)
+        diagnostics.check_converged(obs, np.array([sky]), np.array([truth]), ENERGIES, "x", 2, single(obs))
     assert diagnostics.border_fraction(np.ones((NPIX, NPIX))) == pytest.approx(1 - (48 / 64) ** 2)
 
 

@@ -26,9 +26,10 @@ def synthetic(nvis=600, nspw=2, w_scale=1.0, seed=0):
 
 
 def exact_response(obs, wgridding=False, beam="alma12m"):
-    gridder = response.Gridder(obs.uvw, CELL, 1e-9, wgridding)
-    factor = response.pixel_factor(CELL, response.primary_beam(NPIX, CELL, 230e9, beam))
-    return response.Response(response.image_domain(NPIX, CELL), gridder, factor), gridder, factor
+    """R of a single field, its gridder and pixel factor."""
+    pointings = response.pointing_responses(obs, NPIX, CELL, 1e-9, wgridding, beam)
+    R = response.Response(response.image_domain(NPIX, CELL), pointings, obs.nvis)
+    return R, pointings[0].gridder, pointings[0].factor
 
 
 @pytest.mark.parametrize("wgridding", [False, True])
@@ -77,12 +78,12 @@ def test_primary_beam_of_alma_12m():
 @pytest.mark.parametrize("noise_model", ["none", "scale"])
 def test_image_plane_likelihood_equals_the_exact_one(noise_model):
     obs = synthetic()
-    R, gridder, factor = exact_response(obs)
+    R, _, _ = exact_response(obs)
     model = sky.sky_model(NPIX, CELL, 1.5, PRIOR)
     noise_spec = {"model": noise_model, "scale": [1.0, 0.5]}
     exact = likelihood.build(obs, model, noise.noise_model(obs, noise_spec), R, "exact")
     fast = likelihood.build(obs, model, noise.noise_model(obs, noise_spec), R, "psf",
-                            response.ImagePlaneNormal(obs, NPIX, gridder, factor))
+                            response.ImagePlaneNormal(obs, R))
     ift.random.push_sseq_from_seed(11)
     position = ift.from_random(exact.energy.domain)
     probe = ift.from_random(exact.energy.domain)
@@ -118,8 +119,8 @@ def test_learned_weights_energy_equals_nifty_variable_covariance_energy():
 def test_image_plane_metric_samples_have_its_covariance():
     """Var(v . x) over samples x of the fast metric equals v . M v (MGVI draws its samples from it)."""
     obs = synthetic(nspw=1)
-    _, gridder, factor = exact_response(obs, beam="none")
-    normal = response.ImagePlaneNormal(obs, NPIX, gridder, factor)
+    R, _, factor = exact_response(obs, beam="none")
+    normal = response.ImagePlaneNormal(obs, R)
     beta = np.array([2.0])
     domain = response.image_domain(NPIX, CELL)
     metric = likelihood._SkyMetric(domain, normal, beta)
@@ -132,6 +133,6 @@ def test_image_plane_metric_samples_have_its_covariance():
 
 def test_fast_path_refuses_a_w_term():
     obs = synthetic(w_scale=1e3)
-    _, gridder, factor = exact_response(obs, wgridding=True)
+    R, _, _ = exact_response(obs, wgridding=True)
     with pytest.raises(ValueError, match="psf assumes no w-term"):
-        response.ImagePlaneNormal(obs, NPIX, gridder, factor)
+        response.ImagePlaneNormal(obs, R)

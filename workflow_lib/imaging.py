@@ -34,8 +34,11 @@ def product_files(directory: str, method: str, suffixes=PRODUCTS_CLEAN) -> dict[
 
 def data_selection(data: dict) -> dict:
     """tclean's data selection (field, spectral windows, column) matching RESOLVE's reader of a run's ``data``
-    (no field: the only one with data, which the RESOLVE grid rule before tclean has made sure of)."""
+    (no field: the only one with data, which the RESOLVE grid rule before tclean has made sure of, or every
+    field of a mosaic, imaged with gridder mosaic)."""
     selection = {"datacolumn": data["column"].lower().replace("_data", "")}
+    if data["mosaic"]:
+        selection["gridder"] = "mosaic"
     if data["field"] is not None:
         selection["field"] = str(data["field"])
     if data["spws"] is not None:

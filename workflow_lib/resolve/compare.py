@@ -154,18 +154,13 @@ def comparison_figure(mean_fits: str, std_fits: str, images: dict[str, str], png
     figures.save(fig, png, pdf)
 
 
-def predicted_visibilities(obs, image_fits: str, samples_h5: str | None = None, primary_beam: str = "none"
-                           ) -> np.ndarray:
-    """``(n, nvis)`` visibilities at the uv points of ``obs`` of an apparent-sky image (a tCLEAN model, Jy/pixel),
-    or, with ``samples_h5``, of the RESOLVE samples (true sky, Jy/pixel, on the grid of ``image_fits``) seen
-    through the ``primary_beam``."""
+def predicted_visibilities(obs, image_fits: str, primary_beam: str, samples_h5: str | None = None) -> np.ndarray:
+    """``(n, nvis)`` visibilities at the uv points of ``obs`` of an image (Jy/pixel) or, with ``samples_h5``, of
+    the RESOLVE samples (on the grid of ``image_fits``), seen through ``primary_beam`` on every pointing (a
+    single field's tCLEAN model is the apparent sky already: ``none``)."""
     data, header = fitsio.read_cube(image_fits)
     grid = fitsio.Grid.from_header(header, image_fits)
-    if samples_h5 is None:
-        images = np.nan_to_num(data[0])[None]
-    else:
-        beam = response.primary_beam(grid.nx, grid.cell_arcsec, obs.mean_freq_hz, primary_beam)
-        images = read_samples(samples_h5) * beam
+    images = np.nan_to_num(data[0])[None] if samples_h5 is None else read_samples(samples_h5)
     wgridding = response.use_wgridding(obs, grid.nx, grid.cell_arcsec, "auto")
-    gridder = response.Gridder(obs.uvw, grid.cell_arcsec, 1e-6, wgridding)
-    return np.array([gridder.degrid(image) for image in images])
+    pointings = response.pointing_responses(obs, grid.nx, grid.cell_arcsec, 1e-6, wgridding, primary_beam)
+    return np.array([response.predict(pointings, image, obs.nvis) for image in images])

@@ -21,7 +21,7 @@ import logging
 import numpy as np
 
 from ..units import ARCSEC, C_LIGHT, RAD_TO_ARCSEC
-from . import response
+from . import diagnostics, response
 from .observation import Observation
 
 log = logging.getLogger(__name__)
@@ -47,21 +47,24 @@ def image_grid(obs: Observation, primary_beam: str) -> tuple[int, float, str]:
     cell = float(f"{beam / PIXELS_PER_BEAM:.2g}")
     pb = primary_beam_fwhm_arcsec(obs.mean_freq_hz, primary_beam)
     field = FIELD_PER_PB_FWHM * pb if pb is not None else FIELD_IN_BEAMS_WITHOUT_PB * beam
+    # a mosaic: its pointings' farthest offset from the centre on each side, plus the field of one pointing
+    spread = 2 * max(np.abs(response.sin_offset(obs.ra_deg, obs.dec_deg, p.ra_deg, p.dec_deg)).max()
+                     for p, _ in obs.pointing_rows()) * RAD_TO_ARCSEC
+    field += spread
     npix = int(np.ceil(field / cell / NPIX_MULTIPLE) * NPIX_MULTIPLE)
     if npix > NPIX_MAX:
         log.warning("%s: %d pixels would cover the field; capped at %d (image.npix sets it)", obs.ms, npix, NPIX_MAX)
         npix = NPIX_MAX
     how = (f"natural beam {beam:.3g} arcsec / {PIXELS_PER_BEAM}; field {field:.3g} arcsec = "
            + (f"{FIELD_PER_PB_FWHM} x primary-beam FWHM {pb:.3g} arcsec" if pb is not None
-              else f"{FIELD_IN_BEAMS_WITHOUT_PB} beams"))
+              else f"{FIELD_IN_BEAMS_WITHOUT_PB} beams")
+           + (f" + the pointings' spread {spread:.3g} arcsec" if obs.is_mosaic else ""))
     return npix, cell, how
 
 
 def sky_offset(obs: Observation, npix: int, cell_arcsec: float) -> tuple[float, str]:
     """ln of the dirty image's peak brightness (Jy/sr): the natural-weighted peak over the beam solid angle."""
-    gridder = response.Gridder(obs.uvw, cell_arcsec, 1e-4, False)
-    dirty = gridder.grid(obs.weight * obs.vis, npix) / obs.weight.sum()
-    peak = float(dirty.max())
+    peak = diagnostics.dirty_peak(obs, response.pointing_gridders(obs, cell_arcsec, 1e-4, False), obs.vis, npix)
     beam = obs.natural_beam_fwhm_arcsec() * ARCSEC
     omega = np.pi / (4 * np.log(2)) * beam ** 2
     if peak <= 0:

@@ -25,7 +25,7 @@ from astropy.table import Table
 
 from ..units import RAD_TO_ARCSEC
 from .observation import Observation
-from .response import Gridder
+from .response import Response
 
 log = logging.getLogger(__name__)
 UV_BINS = 8
@@ -130,18 +130,21 @@ def border_fraction(image: np.ndarray, border: float = BORDER) -> float:
     return float((total - inner) / total) if total > 0 else 0.0
 
 
-def dirty_peak(obs: Observation, gridder: Gridder, vis: np.ndarray, npix: int) -> float:
-    """Peak (Jy/beam) of the natural-weighted dirty image of ``vis`` at the observation's uv points."""
-    return float(gridder.grid(obs.weight * vis, npix).max() / obs.weight.sum())
+def dirty_peak(obs: Observation, gridders: list[tuple], vis: np.ndarray, npix: int) -> float:
+    """Peak (Jy/beam) of the natural-weighted dirty image of ``vis`` at the observation's uv points (of a
+    mosaic: the highest of its pointings' dirty images); ``gridders``: (pointing, rows, gridder) of each
+    pointing, as :func:`.response.pointing_gridders`."""
+    weighted = obs.weight * vis
+    return max(float(g.grid(weighted[rows], npix).max() / obs.weight[rows].sum()) for _, rows, g in gridders)
 
 
 def check_converged(obs: Observation, apparent_samples: np.ndarray, model_vis: np.ndarray, history: list[dict],
-                    name: str, last_phase: int, gridder: Gridder) -> None:
+                    name: str, last_phase: int, R: Response) -> None:
     """Raise :class:`DivergenceError` naming what is wrong with the posterior of run ``name``.
 
     ``apparent_samples``: ``(nsamples, ny, nx)`` sky samples times the primary beam (what the data see);
-    ``last_phase``: iterations of the schedule's last phase (the last entries of ``history``); ``gridder``
-    the response's, for the dirty images.
+    ``last_phase``: iterations of the schedule's last phase (the last entries of ``history``); ``R`` the
+    response, whose gridders make the dirty images.
     """
     where = f"RESOLVE run {name!r} on {obs.ms}"
     energies = np.array([h["energy"] for h in history], dtype=float)
@@ -153,8 +156,10 @@ def check_converged(obs: Observation, apparent_samples: np.ndarray, model_vis: n
         raise DivergenceError(f"{where} diverged: its posterior mean fits the data worse than an empty image "
                               f"(reduced chi^2 {chi2:.4g} against {empty:.4g})")
     npix = apparent_samples.shape[-1]
-    data_peak, model_peak = dirty_peak(obs, gridder, obs.vis, npix), dirty_peak(obs, gridder, mean_vis, npix)
-    bound = PEAK_FACTOR * max(data_peak, 0.0) + PEAK_SIGMA / np.sqrt(obs.weight.sum())
+    gridders = [(p.pointing, p.rows, p.gridder) for p in R.pointings]
+    data_peak, model_peak = dirty_peak(obs, gridders, obs.vis, npix), dirty_peak(obs, gridders, mean_vis, npix)
+    noise = max(1 / np.sqrt(obs.weight[p.rows].sum()) for p in R.pointings)  # of the noisiest pointing
+    bound = PEAK_FACTOR * max(data_peak, 0.0) + PEAK_SIGMA * noise
     log.info("%s: dirty image peak of the posterior mean %.4g Jy/beam, of the data %.4g (bound %.4g)", where,
              model_peak, data_peak, bound)
     if model_peak > bound:

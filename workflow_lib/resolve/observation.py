@@ -6,6 +6,11 @@ Stokes I, its weight (1 / sigma^2 of the real and of the imaginary part, the
 CASA convention) and the index of its spectral window, so that the noise model
 can rescale each window. Visibilities that cannot be used are dropped with a
 count in the log; a file that cannot be read is an error naming it.
+
+A mosaic (``mosaic=True``) is read as one list too: every visibility keeps
+its own pointing's phase centre and uvw, and ``pointing_index`` says which
+of ``pointings`` it belongs to; the image is centred on the pointings' mean
+direction.
 """
 
 from __future__ import annotations
@@ -27,8 +32,20 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Pointing:
+    """One field of a measurement set: where its visibilities are phased to."""
+
+    name: str
+    ra_deg: float
+    dec_deg: float
+
+
+@dataclass(frozen=True)
 class Observation:
-    """Stokes I visibilities of one field, flattened over rows, windows and channels."""
+    """Stokes I visibilities of one field or one mosaic, flattened over rows, windows and channels.
+
+    ``ra_deg``, ``dec_deg``: the image centre (the phase centre of a single field).
+    """
 
     ms: str
     field_name: str
@@ -45,6 +62,20 @@ class Observation:
     # (nvis,) half difference of the parallel hands, (XX - YY) / 2: Stokes I's noise without its signal;
     # None for data stored as Stokes I
     vis_difference: np.ndarray | None = None
+    # a mosaic's fields, and the position of each visibility's field in them; () and None for one field
+    pointings: tuple[Pointing, ...] = ()
+    pointing_index: np.ndarray | None = None
+
+    @property
+    def is_mosaic(self) -> bool:
+        return len(self.pointings) > 1
+
+    def pointing_rows(self) -> list[tuple[Pointing, np.ndarray | slice]]:
+        """Each pointing with the selection of its visibilities (one pointing at the image centre, all rows,
+        for a single field)."""
+        if not self.pointings:
+            return [(Pointing(self.field_name, self.ra_deg, self.dec_deg), slice(None))]
+        return [(p, np.flatnonzero(self.pointing_index == k)) for k, p in enumerate(self.pointings)]
 
     @property
     def nvis(self) -> int:
@@ -82,11 +113,13 @@ class Observation:
 
 
 def read(ms: str | os.PathLike, column: str = "DATA", field: int | str | None = None, spws: list[int] | None = None,
-         channels: list[int] | None = None, average: bool = False) -> Observation:
-    """Read Stokes I of one field of ``ms``.
+         channels: list[int] | None = None, average: bool = False, mosaic: bool = False) -> Observation:
+    """Read Stokes I of one field of ``ms``, or of all its fields as one mosaic.
 
     ``field``: id or name; None takes the only field that holds data, and several are an error listing them
     (a mosaic must not be imaged silently as its first pointing).
+    ``mosaic``: read every field that holds data (``field`` must be None), each visibility with its field's
+    phase centre.
     ``spws``: spectral-window ids (None: all windows observed for the field);
     ``channels``: ``[start, stop)`` in every selected window (None: all);
     ``average``: average the selected channels of each window into one,
@@ -97,37 +130,55 @@ def read(ms: str | os.PathLike, column: str = "DATA", field: int | str | None = 
     WEIGHT_SPECTRUM where the column holds data, otherwise from WEIGHT.
     """
     path = msio.require_ms(ms)
-    field_id, field_name, ra_deg, dec_deg = field_info(path, field)
+    if mosaic and field is not None:
+        raise ValueError(f"{path}: data.mosaic images every field with data; leave data.field null "
+                         f"(it is {field!r})")
+    fields = mosaic_fields(path) if mosaic else [field_info(path, field)]
     windows = _data_descriptions(path)
     selected = sorted(windows) if spws is None else [int(s) for s in spws]
     for spw in selected:
         if spw not in windows:
             raise ValueError(f"{path}: spectral window {spw} does not exist (windows: {sorted(windows)})")
     counts = {"total": 0, "flagged": 0, "nonfinite": 0, "nonpositive_weight": 0}
-    parts, edges, empty = [], [], []
+    parts, edges, empty = [], [], []  # parts: (pointing, spw, arrays)
     with msio.table(path) as tb:
         msio.require_columns(path, tb, ["UVW", "FLAG", "WEIGHT", column])
-        for spw in selected:
-            ddid, corr_types = windows[spw]
-            sub = tb.query(f"FIELD_ID=={field_id} AND DATA_DESC_ID=={ddid}")
-            try:
-                if sub.nrows() == 0:
-                    empty.append(spw)
-                    continue
-                part = _read_window(path, sub, column, corr_types, msio.channel_frequencies(path, spw),
-                                    _channel_slice(path, spw, channels), average, counts)
-            finally:
-                sub.close()
-            parts.append((spw, part))
-            edges += _channel_edges(path, spw, _channel_slice(path, spw, channels))
+        for k, (field_id, name, _, _) in enumerate(fields):
+            for spw in selected:
+                ddid, corr_types = windows[spw]
+                sub = tb.query(f"FIELD_ID=={field_id} AND DATA_DESC_ID=={ddid}")
+                try:
+                    if sub.nrows() == 0:
+                        empty.append((name, spw))
+                        continue
+                    part = _read_window(path, sub, column, corr_types, msio.channel_frequencies(path, spw),
+                                        _channel_slice(path, spw, channels), average, counts)
+                finally:
+                    sub.close()
+                parts.append((k, spw, part))
+                edges += _channel_edges(path, spw, _channel_slice(path, spw, channels))
+    if mosaic:
+        pointings = tuple(Pointing(name, ra, dec) for _, name, ra, dec in fields)
+        ra_deg, dec_deg = mean_direction([(p.ra_deg, p.dec_deg) for p in pointings])
+        field_name = f"mosaic of {len(pointings)} fields"
+    else:
+        pointings = ()
+        _, field_name, ra_deg, dec_deg = fields[0]
     if counts["total"] == 0:
         raise ValueError(f"{path}: field {field_name!r} has no rows in spectral windows {selected}")
     if empty and spws is not None:
-        raise ValueError(f"{path}: field {field_name!r} has no data in spectral window(s) {empty} of the "
-                         f"selected {selected}")
+        raise ValueError(f"{path}: " + "; ".join(f"field {name!r} has no data in spectral window {spw}"
+                                                 for name, spw in empty) + f" (selected: {selected})")
     if empty:
-        log.info("%s: spectral windows %s hold no data of field %r", path, empty, field_name)
-    usable = sum(p[1].size for _, p in parts)
+        log.info("%s: %s", path, "; ".join(f"spectral window {spw} holds no data of field {name!r}"
+                                           for name, spw in empty))
+    if mosaic:
+        missing = sorted(set(range(len(fields))) - {k for k, _, p in parts if p[1].size})
+        if missing:
+            raise ValueError(f"{path}: mosaic fields {[fields[k][1] for k in missing]} have no usable "
+                             f"visibilities in spectral windows {selected} (all flagged, NaN or zero weight); "
+                             "flag them out of the measurement set or image the others one by one")
+    usable = sum(p[1].size for _, _, p in parts)
     if counts["flagged"] == counts["total"]:
         raise ValueError(f"{path}: all {counts['total']} visibilities of field {field_name!r} in spectral windows "
                          f"{selected} are flagged")
@@ -137,16 +188,37 @@ def read(ms: str | os.PathLike, column: str = "DATA", field: int | str | None = 
     if usable == 0:
         raise ValueError(f"{path}: no usable visibilities remain ({counts['flagged']} flagged, {counts['nonfinite']} "
                          f"NaN/inf, {counts['nonpositive_weight']} with zero or negative weight, of {counts['total']})")
-    uvw, vis, weight, freq, difference = (np.concatenate([p[k] for _, p in parts]) for k in range(5))
-    spw_index = np.concatenate([np.full(p[1].size, k) for k, (_, p) in enumerate(parts)])
+    uvw, vis, weight, freq, difference = (np.concatenate([p[k] for _, _, p in parts]) for k in range(5))
+    spws_read = tuple(sorted({spw for _, spw, _ in parts}, key=selected.index))
+    spw_index = np.concatenate([np.full(p[1].size, spws_read.index(spw)) for _, spw, p in parts])
     obs = Observation(ms=str(path), field_name=field_name, ra_deg=ra_deg, dec_deg=dec_deg, uvw=uvw, vis=vis,
-                      weight=weight, spw_index=spw_index, freq_hz=freq, spws=tuple(spw for spw, _ in parts),
+                      weight=weight, spw_index=spw_index, freq_hz=freq, spws=spws_read,
                       bandwidth_hz=float(max(edges) - min(edges)),
                       dropped={k: v for k, v in counts.items() if k != "total"},
-                      vis_difference=difference if np.all(np.isfinite(difference)) else None)
+                      vis_difference=difference if np.all(np.isfinite(difference)) else None,
+                      pointings=pointings,
+                      pointing_index=np.concatenate([np.full(p[1].size, k) for k, _, p in parts]) if mosaic else None)
+    if mosaic:
+        log.info("%s: mosaic of %d pointings (%s), image centre RA %.6f Dec %.6f deg", path, len(pointings),
+                 ", ".join(f"{n} {c}" for n, c in zip((p.name for p in pointings),
+                                                      np.bincount(obs.pointing_index))), ra_deg, dec_deg)
     log.info("%s: %d Stokes I visibilities kept, |uv| up to %.4g wavelengths, natural beam about %.3g arcsec",
              path, obs.nvis, obs.uv_length.max(), obs.natural_beam_fwhm_arcsec())
     return obs
+
+
+def mean_direction(directions: list[tuple[float, float]]) -> tuple[float, float]:
+    """RA, Dec (deg) of the normalised mean of the unit vectors of ``directions`` (RA, Dec in deg)."""
+    ra, dec = np.deg2rad(np.array(directions, dtype=float)).T
+    x, y, z = (np.mean(c) for c in (np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)))
+    return float(np.rad2deg(np.arctan2(y, x)) % 360.0), float(np.rad2deg(np.arctan2(z, np.hypot(x, y))))
+
+
+def mosaic_fields(ms) -> list[tuple[int, str, float, float]]:
+    """:func:`field_info` of every field that holds data, in field-id order."""
+    with msio.table(ms) as tb:
+        ids = np.unique(tb.getcol("FIELD_ID"))
+    return [field_info(ms, int(i)) for i in ids]
 
 
 def field_info(ms, field) -> tuple[int, str, float, float]:
@@ -159,8 +231,8 @@ def field_info(ms, field) -> tuple[int, str, float, float]:
         if field is None:
             if len(ids) != 1:
                 listing = ", ".join(f"{i} {str(names[i])!r} ({n} rows)" for i, n in zip(ids, rows))
-                raise ValueError(f"{ms}: {len(ids)} fields hold data ({listing}); choose one with data.field "
-                                 "(RESOLVE does not image a mosaic as one sky yet)")
+                raise ValueError(f"{ms}: {len(ids)} fields hold data ({listing}); choose one with data.field, "
+                                 "or image them all as one sky with data.mosaic: true")
             field_id = int(ids[0])
         elif isinstance(field, str):
             if field not in names:

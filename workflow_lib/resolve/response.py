@@ -17,6 +17,12 @@ Two ways to evaluate it:
 Both include the pixel solid angle (Jy/sr -> Jy/pixel) and the primary beam.
 :class:`ExactNormal` offers the exact path through the same per-window
 interface, so one likelihood serves both.
+
+A mosaic is one sky seen through several pointings: each pointing's
+visibilities keep their own phase centre (the gridder is told where the
+image centre lies from it) and see the sky through the primary beam centred
+on that pointing. The response is the stack of the pointings' responses; the
+normal operator the sum of theirs, each with its own PSF per window.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import numpy as np
 from scipy.special import j1
 
 from ..units import ARCSEC, C_LIGHT
-from .observation import Observation
+from .observation import Observation, Pointing
 
 # uvw are handed to ducc0 in wavelengths, so the "frequency" that scales them is c
 _UNIT_FREQ = np.array([C_LIGHT])
@@ -50,23 +56,38 @@ def image_domain(npix: int, cell_arcsec: float) -> ift.RGSpace:
     return ift.RGSpace((npix, npix), distances=cell_arcsec * ARCSEC)
 
 
-def primary_beam(npix: int, cell_arcsec: float, freq_hz: float, model: str) -> np.ndarray:
-    """Power pattern at ``freq_hz`` on the image grid (phase centre at pixel npix // 2)."""
+def primary_beam(npix: int, cell_arcsec: float, freq_hz: float, model: str,
+                 centre: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """Power pattern at ``freq_hz`` on the image grid, pointed at ``centre`` (l east, m north, radians from
+    the image centre, pixel npix // 2)."""
     if model == "none":
         return np.ones((npix, npix))
     if model != "alma12m":
         raise ValueError(f"primary_beam: unknown model {model!r} (alma12m or none)")
     offsets = (np.arange(npix) - npix // 2) * cell_arcsec * ARCSEC
-    x = np.pi * ALMA12M_EFFECTIVE_DIAMETER_M / (C_LIGHT / freq_hz) * np.hypot(*np.meshgrid(offsets, offsets))
+    l, m = np.meshgrid(-offsets, offsets)   # FITS orientation: RA (l) grows to the left
+    x = np.pi * ALMA12M_EFFECTIVE_DIAMETER_M / (C_LIGHT / freq_hz) * np.hypot(l - centre[0], m - centre[1])
     eps = ALMA12M_BLOCKAGE_M / ALMA12M_EFFECTIVE_DIAMETER_M
     x = np.where(x == 0, 1e-12, x)
     amplitude = (2 * j1(x) / x - eps * 2 * j1(eps * x) / x) / (1 - eps ** 2)
     return amplitude ** 2
 
 
+def sin_offset(ra0_deg: float, dec0_deg: float, ra_deg: float, dec_deg: float) -> tuple[float, float]:
+    """Direction cosines (l east, m north) of (ra, dec) in the SIN projection about (ra0, dec0); exactly zero
+    for the same direction (a single field's phase centre)."""
+    if (ra0_deg, dec0_deg) == (ra_deg, dec_deg):
+        return 0.0, 0.0
+    ra0, dec0, ra, dec = np.deg2rad([ra0_deg, dec0_deg, ra_deg, dec_deg])
+    l = np.cos(dec) * np.sin(ra - ra0)
+    m = np.sin(dec) * np.cos(dec0) - np.cos(dec) * np.sin(dec0) * np.cos(ra - ra0)
+    return float(l), float(m)
+
+
 def w_phase(obs: Observation, npix: int, cell_arcsec: float) -> float:
-    """Largest w-term phase (rad) in the image: 2 pi |w| (1 - n) at the corner."""
-    r2 = 2 * (npix / 2 * cell_arcsec * ARCSEC) ** 2
+    """Largest w-term phase (rad) in the image: 2 pi |w| (1 - n) at the corner farthest from a phase centre."""
+    offset = max(np.hypot(*sin_offset(p.ra_deg, p.dec_deg, obs.ra_deg, obs.dec_deg)) for p, _ in obs.pointing_rows())
+    r2 = (np.sqrt(2) * npix / 2 * cell_arcsec * ARCSEC + offset) ** 2
     return float(2 * np.pi * np.abs(obs.uvw[:, 2]).max() * r2 / (1 + np.sqrt(1 - r2)))
 
 
@@ -92,11 +113,15 @@ class Gridder:
     cell_arcsec: float
     epsilon: float
     wgridding: bool
+    centre: tuple[float, float] = (0.0, 0.0)  # the image centre seen from the phase centre: l east, m north (rad)
 
     def _common(self):
         cell = self.cell_arcsec * ARCSEC
+        # ducc0's image axes run against l (FITS x) and, with flip_v, against m: hence -l, -m (pinned by
+        # tests/test_resolve_mosaic.py against simobserve's mosaic visibilities)
         return dict(freq=_UNIT_FREQ, pixsize_x=cell, pixsize_y=cell, epsilon=self.epsilon,
-                    do_wgridding=self.wgridding, nthreads=1, flip_v=True)
+                    do_wgridding=self.wgridding, nthreads=1, flip_v=True, center_x=-self.centre[0],
+                    center_y=-self.centre[1])
 
     def degrid(self, image: np.ndarray) -> np.ndarray:
         """(ny, nx) image -> (nvis,) visibilities."""
@@ -116,20 +141,76 @@ def pixel_factor(cell_arcsec: float, beam: np.ndarray) -> np.ndarray:
     return (cell_arcsec * ARCSEC) ** 2 * beam
 
 
-class Response(ift.LinearOperator):
-    """Exact R: sky (Jy/sr, image domain) -> visibilities (Jy, unstructured), R-linear real -> complex."""
+@dataclass(frozen=True)
+class PointingResponse:
+    """One pointing: its visibilities' rows in the observation, their gridder and the pixel factor (pixel
+    solid angle times the primary beam centred on the pointing)."""
 
-    def __init__(self, domain: ift.RGSpace, gridder: Gridder, factor: np.ndarray):
+    pointing: Pointing
+    rows: np.ndarray | slice
+    gridder: Gridder
+    beam: np.ndarray     # power pattern on the image grid
+    factor: np.ndarray
+
+
+def pointing_responses(obs: Observation, npix: int, cell_arcsec: float, epsilon: float, wgridding: bool,
+                       beam_model: str) -> list[PointingResponse]:
+    """One :class:`PointingResponse` per pointing of ``obs`` (one for a single field) on the image grid
+    centred at (``obs.ra_deg``, ``obs.dec_deg``); a mosaic needs a primary beam."""
+    if obs.is_mosaic and beam_model == "none":
+        raise ValueError(f"{obs.ms}: a mosaic of {len(obs.pointings)} pointings needs each pointing's primary "
+                         "beam (image.primary_beam alma12m); without it the pointings cannot be told apart")
+    out = []
+    for pointing, rows, gridder in pointing_gridders(obs, cell_arcsec, epsilon, wgridding):
+        at = sin_offset(obs.ra_deg, obs.dec_deg, pointing.ra_deg, pointing.dec_deg)
+        beam = primary_beam(npix, cell_arcsec, obs.mean_freq_hz, beam_model, at)
+        out.append(PointingResponse(pointing, rows, gridder, beam, pixel_factor(cell_arcsec, beam)))
+    return out
+
+
+def pointing_gridders(obs: Observation, cell_arcsec: float, epsilon: float, wgridding: bool
+                      ) -> list[tuple[Pointing, np.ndarray | slice, Gridder]]:
+    """Each pointing of ``obs``, its rows and the gridder of its visibilities onto the image grid."""
+    return [(pointing, rows, Gridder(obs.uvw[rows], cell_arcsec, epsilon, wgridding,
+                                     sin_offset(pointing.ra_deg, pointing.dec_deg, obs.ra_deg, obs.dec_deg)))
+            for pointing, rows in obs.pointing_rows()]
+
+
+def predict(pointings: list[PointingResponse], image: np.ndarray, nvis: int) -> np.ndarray:
+    """Visibilities of a sky ``image`` in Jy/pixel seen through each pointing's primary beam."""
+    vis = np.empty(nvis, dtype=np.complex128)
+    for p in pointings:
+        vis[p.rows] = p.gridder.degrid(image * p.beam)
+    return vis
+
+
+class Response(ift.LinearOperator):
+    """Exact R: sky (Jy/sr, image domain) -> visibilities (Jy, unstructured), R-linear real -> complex.
+
+    The stack of the pointings' responses, each filling its own rows of the visibilities.
+    """
+
+    def __init__(self, domain: ift.RGSpace, pointings: list[PointingResponse], nvis: int):
         self._domain = ift.DomainTuple.make(domain)
-        self._target = ift.DomainTuple.make(ift.UnstructuredDomain(gridder.uvw.shape[0]))
+        self._target = ift.DomainTuple.make(ift.UnstructuredDomain(nvis))
         self._capability = self.TIMES | self.ADJOINT_TIMES
-        self.gridder, self.factor = gridder, factor
+        self.pointings = pointings
+
+    @property
+    def factor(self) -> np.ndarray:
+        """Pixel factor of the best-placed pointing at each pixel (the only one for a single field)."""
+        return np.max([p.factor for p in self.pointings], axis=0)
 
     def apply(self, x, mode):
         self._check_input(x, mode)
         if mode == self.TIMES:
-            return ift.makeField(self._target, self.gridder.degrid(x.val * self.factor))
-        return ift.makeField(self._domain, self.gridder.grid(x.val, self._domain.shape[0]) * self.factor)
+            vis = np.empty(self._target.shape, dtype=np.complex128)
+            for p in self.pointings:
+                vis[p.rows] = p.gridder.degrid(x.val * p.factor)
+            return ift.makeField(self._target, vis)
+        npix = self._domain.shape[0]
+        return ift.makeField(self._domain, sum(p.gridder.grid(x.val[p.rows], npix) * p.factor
+                                               for p in self.pointings))
 
 
 class ImagePlaneNormal:
@@ -137,31 +218,41 @@ class ImagePlaneNormal:
 
     With s the sky (Jy/sr) and f the pixel factor, sum_b beta_b 0.5 |d_b - R_b s|^2_{W_b} =
     sum_b beta_b (0.5 (f s) T_b (f s) - (f s) j_b + c_b), where T_b is the convolution with window b's
-    PSF, j_b its weighted dirty image (not normalised) and c_b = 0.5 d_b^H W_b d_b.
+    PSF, j_b its weighted dirty image (not normalised) and c_b = 0.5 d_b^H W_b d_b. A mosaic has one such
+    block per pointing and window, with the pointing's own f, T and j; a window's sums add its pointings'.
     """
 
-    def __init__(self, obs: Observation, npix: int, gridder: Gridder, factor: np.ndarray,
-                 kernel_epsilon: float = 1e-9):
-        if gridder.wgridding:
+    def __init__(self, obs: Observation, R: Response, kernel_epsilon: float = 1e-9):
+        if any(p.gridder.wgridding for p in R.pointings):
             raise ValueError(f"{obs.ms}: response.mode psf assumes no w-term, but this field needs w-correction; "
                              "use response.mode: exact")
-        self.npix, self.factor = npix, factor
+        self.npix = npix = R.domain.shape[0]
         self.nspw = len(obs.spws)
         self.counts = np.bincount(obs.spw_index, minlength=self.nspw).astype(float)
+        self._R = R
         self._weight_sqrt = np.sqrt(obs.weight)
         self._spw_index = obs.spw_index
-        self._gridder = gridder
-        accurate = Gridder(obs.uvw, gridder.cell_arcsec, min(kernel_epsilon, gridder.epsilon), False)
-        kernels, dirty, const = [], [], []
-        for b in range(self.nspw):
-            sel = obs.spw_index == b
-            sub = Gridder(obs.uvw[sel], gridder.cell_arcsec, accurate.epsilon, False)
-            psf = sub.grid(obs.weight[sel].astype(np.complex128), 2 * npix)
-            kernels.append(self._rfft(np.fft.ifftshift(psf)).real)
-            dirty.append(sub.grid(obs.weight[sel] * obs.vis[sel], npix))
-            const.append(0.5 * np.sum(obs.weight[sel] * np.abs(obs.vis[sel]) ** 2))
+        self.factors = [p.factor for p in R.pointings]
+        kernels, dirty, const, self._block_spw, self._block_pointing = [], [], [], [], []
+        for k, p in enumerate(R.pointings):
+            uvw, weight, vis, spw = (a[p.rows] for a in (obs.uvw, obs.weight, obs.vis, obs.spw_index))
+            for b in range(self.nspw):
+                sel = spw == b
+                if not sel.any():
+                    continue
+                # the PSF does not depend on where the phase centre is (R^H W R has no phase); j does
+                epsilon = min(kernel_epsilon, p.gridder.epsilon)
+                psf = Gridder(uvw[sel], p.gridder.cell_arcsec, epsilon, False).grid(
+                    weight[sel].astype(np.complex128), 2 * npix)
+                kernels.append(self._rfft(np.fft.ifftshift(psf)).real)
+                sub = Gridder(uvw[sel], p.gridder.cell_arcsec, epsilon, False, p.gridder.centre)
+                dirty.append(sub.grid(weight[sel] * vis[sel], npix))
+                const.append(0.5 * np.sum(weight[sel] * np.abs(vis[sel]) ** 2))
+                self._block_spw.append(b)
+                self._block_pointing.append(k)
         self.kernels, self.dirty, self.const = np.array(kernels), np.array(dirty), np.array(const)
-        self._combined = (None, None)
+        self._block_spw = np.array(self._block_spw)
+        self._combined = {}
         # rfft keeps half of the spectrum: columns 0 and npix are their own mirror, the others count twice
         self._parseval = np.full(npix + 1, 2.0)
         self._parseval[[0, npix]] = 1.0
@@ -173,48 +264,60 @@ class ImagePlaneNormal:
         differently on another thread count (its complex and Hartley transforms do not)."""
         return ducc0.fft.r2c(image, nthreads=1)
 
+    def _blocks(self, pointing: int) -> list[int]:
+        return [k for k, p in enumerate(self._block_pointing) if p == pointing]
+
+    def _per_spw(self, values: np.ndarray) -> np.ndarray:
+        return np.bincount(self._block_spw, weights=values, minlength=self.nspw)
+
     def transform(self, shat: np.ndarray) -> np.ndarray:
-        """Spectrum of the apparent sky ``f s`` zero-padded to the doubled grid."""
+        """Spectrum of an apparent sky ``f s`` zero-padded to the doubled grid."""
         padded = np.zeros((2 * self.npix, 2 * self.npix))
         padded[:self.npix, :self.npix] = shat
         return self._rfft(padded)
 
-    def quadratic(self, spectrum: np.ndarray) -> np.ndarray:
-        """0.5 (f s) T_b (f s) per window, from the spectrum by Parseval."""
-        power = (spectrum.real ** 2 + spectrum.imag ** 2) * self._parseval
-        return 0.5 * np.array([np.vdot(kernel, power) for kernel in self.kernels])
+    def _combine(self, pointing: int, beta: np.ndarray) -> np.ndarray:
+        """sum_b beta_b T_b of one pointing's blocks (in the spectral domain); beta changes only between
+        minimiser steps, so the last result is kept."""
+        key = beta.tobytes()
+        cached = self._combined.get(pointing)
+        if cached is None or cached[0] != key:
+            blocks = self._blocks(pointing)
+            cached = (key, sum(beta[self._block_spw[k]] * self.kernels[k] for k in blocks))
+            self._combined[pointing] = cached
+        return cached[1]
 
-    def _combine(self, beta: np.ndarray, stack: np.ndarray) -> np.ndarray:
-        """sum_b beta_b stack_b; beta changes only between minimiser steps, so the last result is kept."""
-        key = (id(stack), beta.tobytes())
-        if self._combined[0] != key:
-            self._combined = (key, sum(b * item for b, item in zip(beta, stack)))
-        return self._combined[1]
-
-    def convolve(self, spectrum: np.ndarray, beta: np.ndarray) -> np.ndarray:
-        """sum_b beta_b T_b (f s), on the image grid."""
-        out = ducc0.fft.c2r(spectrum * self._combine(beta, self.kernels), lastsize=2 * self.npix, forward=False,
+    def convolve(self, spectrum: np.ndarray, pointing: int, beta: np.ndarray) -> np.ndarray:
+        """sum_b beta_b T_b (f s) of one pointing, on the image grid."""
+        out = ducc0.fft.c2r(spectrum * self._combine(pointing, beta), lastsize=2 * self.npix, forward=False,
                             inorm=2, nthreads=1)
         return out[:self.npix, :self.npix]
 
     def half_chi2(self, sky: np.ndarray):
         """0.5 sum_{k in b} w_k |d_k - (R s)_k|^2 per window b, and what :meth:`gradient` reuses."""
-        shat = self.factor * sky
-        spectrum = self.transform(shat)
-        linear = np.array([np.vdot(dirty, shat) for dirty in self.dirty])
-        return self.quadratic(spectrum) - linear + self.const, spectrum
+        shats = [f * sky for f in self.factors]
+        spectra = [self.transform(shat) for shat in shats]
+        values = np.empty(len(self.kernels))
+        for k, (kernel, dirty) in enumerate(zip(self.kernels, self.dirty)):
+            p = self._block_pointing[k]
+            spectrum = spectra[p]
+            power = (spectrum.real ** 2 + spectrum.imag ** 2) * self._parseval
+            values[k] = 0.5 * np.vdot(kernel, power) - np.vdot(dirty, shats[p]) + self.const[k]
+        return self._per_spw(values), spectra
 
-    def gradient(self, spectrum: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    def gradient(self, spectra: list[np.ndarray], beta: np.ndarray) -> np.ndarray:
         """d/ds of sum_b beta_b half_chi2_b."""
-        return self.factor * (self.convolve(spectrum, beta) - sum(b * d for b, d in zip(beta, self.dirty)))
+        return sum(f * (self.convolve(spectrum, p, beta)
+                        - sum(beta[self._block_spw[k]] * self.dirty[k] for k in self._blocks(p)))
+                   for p, (f, spectrum) in enumerate(zip(self.factors, spectra)))
 
     def apply_metric(self, x: np.ndarray, beta: np.ndarray) -> np.ndarray:
         """sum_b beta_b R_b^T W_b R_b x."""
-        return self.factor * self.convolve(self.transform(self.factor * x), beta)
+        return sum(f * self.convolve(self.transform(f * x), p, beta) for p, f in enumerate(self.factors))
 
     def draw(self, beta: np.ndarray) -> np.ndarray:
         """Sample of N(0, sum_b beta_b R_b^T W_b R_b), through the exact adjoint response."""
-        return _draw(self._gridder, self.factor, self.npix, self._weight_sqrt * np.sqrt(beta[self._spw_index]))
+        return _draw(self._R, self._weight_sqrt * np.sqrt(beta[self._spw_index]))
 
 
 class ExactNormal:
@@ -223,7 +326,6 @@ class ExactNormal:
     def __init__(self, obs: Observation, R: Response):
         self.nspw = len(obs.spws)
         self.counts = np.bincount(obs.spw_index, minlength=self.nspw).astype(float)
-        self.npix, self.factor = R.domain.shape[0], R.factor
         self._R, self._obs = R, obs
 
     def _field(self, x):
@@ -245,11 +347,11 @@ class ExactNormal:
         return self._adjoint(self._obs.weight * beta[self._obs.spw_index] * self._R(self._field(x)).val)
 
     def draw(self, beta: np.ndarray) -> np.ndarray:
-        return _draw(self._R.gridder, self.factor, self.npix, np.sqrt(self._obs.weight * beta[self._obs.spw_index]))
+        return _draw(self._R, np.sqrt(self._obs.weight * beta[self._obs.spw_index]))
 
 
-def _draw(gridder: Gridder, factor: np.ndarray, npix: int, amplitude: np.ndarray) -> np.ndarray:
-    """f G^T (amplitude xi), xi complex with unit-variance real and imaginary parts: covariance f G^T A^2 G f."""
+def _draw(R: Response, amplitude: np.ndarray) -> np.ndarray:
+    """R^T (amplitude xi), xi complex with unit-variance real and imaginary parts: covariance R^T A^2 R."""
     rng = ift.random.current_rng()
     xi = rng.normal(size=amplitude.size) + 1j * rng.normal(size=amplitude.size)
-    return factor * gridder.grid(amplitude * xi, npix)
+    return R.adjoint(ift.makeField(R.target, amplitude * xi)).val

@@ -45,6 +45,9 @@ def check(config: dict) -> None:
             if method not in available:
                 raise ConfigError(f"{key}.compare.methods: {method!r} is not one of {available} "
                                   f"({'imaging.continuum.methods' if kind == 'simulated' else 'imaging.methods'})")
+        if run["data"]["mosaic"] and run["data"]["field"] is not None:
+            raise ConfigError(f"{key}.data: mosaic: true images every field with data; field must be null "
+                              f"(it is {run['data']['field']!r})")
         channels = run["data"]["channels"]
         if channels is not None and channels[0] >= channels[1]:
             raise ConfigError(f"{key}.data.channels: [start, stop) needs start < stop, got {channels}")

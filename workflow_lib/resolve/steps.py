@@ -25,7 +25,7 @@ def image_grid(obs: observation.Observation, npix: int, cell_arcsec: float) -> f
 
 def read_observation(ms: str, data: dict) -> observation.Observation:
     return observation.read(ms, column=data["column"], field=data["field"], spws=data["spws"],
-                            channels=data["channels"], average=data["average_channels"])
+                            channels=data["channels"], average=data["average_channels"], mosaic=data["mosaic"])
 
 
 def build(obs: observation.Observation, spec: dict):
@@ -34,12 +34,11 @@ def build(obs: observation.Observation, spec: dict):
     npix, cell = img["npix"], img["cell_arcsec"]
     obs.check_image(npix, cell)
     wgridding = response.use_wgridding(obs, npix, cell, resp["wgridding"])
-    gridder = response.Gridder(obs.uvw, cell, resp["epsilon"], wgridding)
-    factor = response.pixel_factor(cell, response.primary_beam(npix, cell, obs.mean_freq_hz, img["primary_beam"]))
+    pointings = response.pointing_responses(obs, npix, cell, resp["epsilon"], wgridding, img["primary_beam"])
     sky_model = sky.sky_model(npix, cell, img["padding"], spec["sky"])
-    R = response.Response(sky_model.domain, gridder, factor)
+    R = response.Response(sky_model.domain, pointings, obs.nvis)
     noise_model = noise.noise_model(obs, spec["noise"])
-    normal = response.ImagePlaneNormal(obs, npix, gridder, factor) if resp["mode"] == "psf" else None
+    normal = response.ImagePlaneNormal(obs, R) if resp["mode"] == "psf" else None
     return sky_model, noise_model, likelihood.build(obs, sky_model, noise_model, R, resp["mode"], normal), R
 
 
@@ -109,7 +108,7 @@ def run(*, ms: str, run: dict, seed: int, name: str, state: str, threads: int = 
     model_vis = model_visibilities(samples, sky_model, R)
     apparent = np.array([s.val * R.factor for s in samples.iterator(sky_model.sky)])
     last_phase = spec["inference"]["schedule"][-1]["iterations"]
-    diagnostics.check_converged(obs, apparent, model_vis, history, name, last_phase, R.gridder)
+    diagnostics.check_converged(obs, apparent, model_vis, history, name, last_phase, R)
     grid = image_grid(obs, spec["image"]["npix"], spec["image"]["cell_arcsec"])
     products.write_images(samples, sky_model, grid, out, params)
     products.write_samples(out["samples"], samples, sky_model, grid.cell_arcsec, params)
@@ -152,8 +151,11 @@ def disk_comparison(*, ms: str, images: list[str], models: list[str], methods: l
     table.meta["note"] += "; " + diagnostics.scale_note(obs)
     tables.write_table(table, csv, md, "Peak (Jy/beam) and flux within radii of the disk centre (Jy), "
                        "tCLEAN and RESOLVE", params=params)
-    predicted = {f"tclean_{m}": compare.predicted_visibilities(obs, path) for m, path in zip(methods, models)}
-    predicted["resolve"] = compare.predicted_visibilities(obs, mean, samples, primary_beam)
+    # tCLEAN's model of a mosaic (gridder mosaic) is the sky itself, of one field the sky seen by its beam
+    model_beam = primary_beam if obs.is_mosaic else "none"
+    predicted = {f"tclean_{m}": compare.predicted_visibilities(obs, path, model_beam)
+                 for m, path in zip(methods, models)}
+    predicted["resolve"] = compare.predicted_visibilities(obs, mean, primary_beam, samples)
     tables.write_table(diagnostics.profile_comparison(obs, predicted), uv_csv, uv_md,
                        "tCLEAN and RESOLVE at the sampled uv points: fit and azimuthal profile per |uv| bin",
                        params=params)

@@ -15,11 +15,14 @@ from ..fitsio import Grid, read_cube
 
 
 def simobserve(skymodel_fits: str, ms_out: str, observation: dict, casa_log: str | None = None,
-               thermal_noise: dict | None = None, noise_free_out: str | None = None) -> Path:
+               thermal_noise: dict | None = None, noise_free_out: str | None = None,
+               pointings: list[tuple[float, float]] | None = None) -> Path:
     """Visibilities of ``skymodel_fits`` (Jy/pixel) in a new measurement set ``ms_out``.
 
     ``observation``: antenna_config (casadata name), phase_centre, ref_date,
-    hour_angle, integration_s, total_time_s. One pointing at the phase centre.
+    hour_angle, integration_s, total_time_s. One pointing at the sky model's
+    centre, or a mosaic of ``pointings`` (RA, Dec in degrees; one field each,
+    visited in turn, ``total_time_s`` shared among them).
     Noise-free unless ``thermal_noise`` is given: then CASA's own thermal noise
     (``thermalnoise="tsys-atm"``: system temperature from its atmosphere model
     at ``pwv_mm``, random draws from the integer ``seed``), and the noise-free
@@ -37,10 +40,17 @@ def simobserve(skymodel_fits: str, ms_out: str, observation: dict, casa_log: str
         noise = {"thermalnoise": "tsys-atm", "user_pwv": float(thermal_noise["pwv_mm"]),
                  "seed": int(thermal_noise["seed"])}
     tasks = casa(casa_log).tasks
+    scratch.mkdir(parents=True)
+    if pointings is None:
+        where = dict(setpointings=True, mapsize=["0arcsec", "0arcsec"],
+                     direction=f"J2000 {grid.ra_deg}deg {grid.dec_deg}deg")
+    else:
+        ptgfile = scratch / "pointings.txt"
+        ptgfile.write_text("".join(f"J2000 {float(ra)!r}deg {float(dec)!r}deg\n" for ra, dec in pointings))
+        where = dict(setpointings=False, ptgfile=str(ptgfile))
     with working_directory(scratch):
         tasks.simobserve(
-            project="sim", skymodel=str(skymodel), setpointings=True, mapsize=["0arcsec", "0arcsec"],
-            direction=f"J2000 {grid.ra_deg}deg {grid.dec_deg}deg",
+            project="sim", skymodel=str(skymodel), **where,
             obsmode="int", antennalist=str(antennas), refdate=observation["ref_date"],
             hourangle=observation["hour_angle"], integration=f"{observation['integration_s']}s",
             totaltime=f"{observation['total_time_s']}s", graphics="none", verbose=False, overwrite=True, **noise)
