@@ -29,8 +29,10 @@ def speed_benchmarks():
     }
     for run in RESOLVE_RUNS:
         methods = RESOLVE_RUNS[run]["compare"]["methods"]
-        if run == resolve_settings.SIMULATED_RUN:
+        if run == "continuum":
             images = {m: benchmarks_of(rules.tclean_method, target=run, method=m) for m in methods}
+        elif run == "mosaic":
+            images = {m: benchmarks_of(rules.tclean_mosaic, method=m) for m in methods}
         else:
             images = {m: benchmarks_of(rules.tclean_observed, observed=run, method=m) for m in methods}
         out["tclean_images"][run] = images

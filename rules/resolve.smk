@@ -97,7 +97,7 @@ rule resolve:
         "step.py"
 
 
-if resolve_settings.SIMULATED_RUN in RESOLVE_RUNS:
+if "continuum" in RESOLVE_RUNS:
 
     rule resolve_continuum_table:
         input:
@@ -166,3 +166,65 @@ rule resolve_disk_table:
         runtime=10,
     script:
         "step.py"
+
+
+if "mosaic" in RESOLVE_RUNS:
+
+    use rule resolve_tclean_grid as mosaic_tclean_grid with:
+        input:
+            ms=f"{R}/mosaic/sim.ms",
+        output:
+            fits=f"{R}/mosaic/tclean_grid.fits",
+        params:
+            step="resolve.steps:tclean_grid",
+            data=RESOLVE_RUNS["mosaic"]["data"],
+            npix=config["mosaic"]["npix"],
+            cell_arcsec=config["mosaic"]["cell_arcsec"],
+        log:
+            f"{LOGS}/mosaic_tclean_grid.log",
+        benchmark:
+            f"{BENCH}/mosaic_tclean_grid.tsv"
+
+    use rule tclean_observed as tclean_mosaic with:
+        input:
+            ms=f"{R}/mosaic/sim.ms",
+            skymodel=f"{R}/mosaic/tclean_grid.fits",
+        output:
+            **product_files(f"{R}/mosaic/images", "{method}"),
+        params:
+            step="imaging:tclean_to_fits",
+            method=lambda w: config["imaging"]["methods"][w.method],
+            niter=config["imaging"]["continuum"]["niter"],
+            threshold_mjy=config["imaging"]["continuum"]["threshold_mjy"],
+            selection=data_selection(RESOLVE_RUNS["mosaic"]["data"]),
+        log:
+            main=f"{LOGS}/tclean_{{method}}/mosaic.log",
+            casa=f"{LOGS}/tclean_{{method}}/mosaic.casa.log",
+        benchmark:
+            f"{BENCH}/tclean_{{method}}/mosaic.tsv"
+
+    use rule resolve_continuum_table as resolve_mosaic_table with:
+        input:
+            components=f"{R}/continuum/components.ecsv",
+            skymodel=f"{R}/continuum/skymodel.fits",
+            images=compare_images("mosaic"),
+            **resolve_files("mosaic", ["samples", "mean", "std"]),
+        output:
+            csv=resolve_report(f"{R}/tables/resolve_mosaic_peak_flux.csv", "resolve_mosaic_peak_flux", "mosaic"),
+            md=f"{R}/tables/resolve_mosaic_peak_flux.md",
+            calibration_csv=resolve_report(f"{R}/tables/resolve_mosaic_calibration.csv", "resolve_mosaic_calibration",
+                                           "mosaic"),
+            calibration_md=f"{R}/tables/resolve_mosaic_calibration.md",
+            png=resolve_report(f"{R}/figures/resolve_mosaic.png", "resolve_mosaic_figure", "mosaic"),
+            pdf=f"{R}/figures/resolve_mosaic.pdf",
+        params:
+            step="resolve.steps:continuum_comparison",
+            methods=RESOLVE_RUNS["mosaic"]["compare"]["methods"],
+            continuum=config["continuum"],
+            observation=config["observation"],
+            emission_fraction=RESOLVE_RUNS["mosaic"]["compare"]["emission_fraction"],
+            label=f"Mosaic of the continuum field ({len(config['mosaic']['pointings_arcsec'])} pointings)",
+        log:
+            f"{LOGS}/resolve_mosaic_table.log",
+        benchmark:
+            f"{BENCH}/resolve_mosaic_table.tsv"

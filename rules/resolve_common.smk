@@ -36,7 +36,7 @@ if RESOLVE_ABSENT:
         f"RESOLVE runs {', '.join(RESOLVE_ABSENT)} skipped: their measurement set is not on this machine "
         f"({', '.join(_local_file(RESOLVE['runs'][n]['data']) for n in RESOLVE_ABSENT)} relative to {workflow.basedir})"
     )
-RESOLVE_OBSERVED = [n for n in RESOLVE["runs"] if n != resolve_settings.SIMULATED_RUN]
+RESOLVE_OBSERVED = [n for n in RESOLVE["runs"] if n not in resolve_settings.SIMULATED_RUNS]
 RESOLVE_PRODUCTS = resolve_settings.FILES
 
 
@@ -68,8 +68,8 @@ def resolve_report(path, caption, subcategory):
 
 
 def resolve_ms(wildcards):
-    if wildcards.run == resolve_settings.SIMULATED_RUN:
-        return f"{R}/continuum/sim.ms"
+    if wildcards.run in resolve_settings.SIMULATED_RUNS:
+        return f"{R}/{wildcards.run}/sim.ms"
     return f"resources/{wildcards.run}.ms"
 
 
@@ -114,8 +114,10 @@ def resolve_outputs():
     out = []
     for run in RESOLVE_RUNS:
         out += list(resolve_files(run).values())
-        if run == resolve_settings.SIMULATED_RUN:
+        if run == "continuum":
             out += [f"{R}/tables/resolve_continuum_peak_flux.md", f"{R}/tables/resolve_calibration.md"]
+        elif run == "mosaic":
+            out += [f"{R}/tables/resolve_mosaic_peak_flux.md", f"{R}/tables/resolve_mosaic_calibration.md"]
         else:
             out += [f"{R}/tables/resolve_{run}_flux.md", f"{R}/tables/resolve_{run}_uv.md"]
         out.append(f"{R}/figures/resolve_{run}.png")

@@ -26,3 +26,31 @@ rule simulate_casa:
         runtime=30,
     script:
         "step.py"
+
+
+rule simulate_mosaic:
+    input:
+        skymodel=f"{R}/continuum/skymodel.fits",
+    output:
+        ms=temp(directory(f"{R}/mosaic/sim.ms")),
+        record=f"{R}/mosaic/noise.json",
+    params:
+        step="simulate.observe:simulate_observation",
+        observation=config["observation"],
+        noise=config["mosaic"]["noise"],
+        seed=config["seed"],
+        stream=["mosaic"],
+        pointings_arcsec=config["mosaic"]["pointings_arcsec"],
+    log:
+        main=f"{LOGS}/simulate_mosaic.log",
+        casa=f"{LOGS}/simulate_mosaic.casa.log",
+    benchmark:
+        f"{BENCH}/simulate_mosaic.tsv"
+    conda:
+        "../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=per_attempt(4000),
+        runtime=30,
+    script:
+        "step.py"

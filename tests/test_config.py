@@ -86,7 +86,14 @@ def _psf(run):
 
 @pytest.mark.parametrize("mutate,message", [
     (lambda r: r.update(disk={"data": {"simulated": "continuum"}, "image": {"npix": 64, "cell_arcsec": 0.2}}),
-     "resolve.runs.disk.data: the run named 'continuum', and only it"),
+     "resolve.runs.disk.data: the runs named continuum and mosaic, and only they"),
+    (lambda r: r.update(disk={"data": {"simulated": "mosaic", "mosaic": True}}),
+     "resolve.runs.disk.data: the runs named"),
+    (lambda r: r["mosaic"].update(enabled=True, data={"simulated": "mosaic", "mosaic": False},
+                                  compare={"methods": ["hogbom_natural"]}),
+     "resolve.runs.mosaic.data: the simulated mosaic needs mosaic: true"),
+    (lambda r: r.update(disk={"data": {"path": "x.ms", "mosaic": True, "field": 2}}),
+     "resolve.runs.disk.data: mosaic: true images every field with data; field must be null"),
     (lambda r: r.update(disk={"data": {"url": "https://example.invalid/x.tgz"}, "image": {"npix": 64, "cell_arcsec": 0.2}}),
      "resolve.runs.disk.data: does not match config/schema.yaml"),   # a url needs its member
     (lambda r: r["continuum"]["compare"].update(methods=["hogbom_briggs"]), "resolve.runs.continuum.compare.methods"),
@@ -129,4 +136,4 @@ def test_paper_config_is_an_overlay_on_the_demo():
     assert paper["dataset"]["count"] == 5000 and paper["dataset"]["split"] == demo["dataset"]["split"]
     assert paper["resolve"]["runs"]["hd142527"]["compare"]["radii_arcsec"] == [0.5, 1.0, 1.5, 2.0]
     assert paper["resolve"]["runs"]["hd142527"]["noise"]["model"] == "uvfield"
-    assert set(paper["resolve"]["runs"]) == {"continuum", "hd142527", "sz114", "hltau"}
+    assert set(paper["resolve"]["runs"]) == {"continuum", "mosaic", "hd142527", "sz114", "hltau"}

@@ -138,7 +138,8 @@ def test_inference_recovers_the_fluxes_across_the_pointings(mosaic, tmp_path):
     npix, cell = 96, 0.4
     spec = {"image": {"npix": npix, "cell_arcsec": cell, "padding": 1.5, "primary_beam": "alma12m"},
             "sky": {"offset": 19.0, "zero_mode": [1.0, 0.1], "fluctuations": [2.0, 1.0], "slope": [-3.0, 0.5],
-                    "flexibility": [1.0, 0.4], "asperity": None, "point_sources": {"alpha": 1.5, "q_jy_per_pixel": None}},
+                    "flexibility": [1.0, 0.4], "asperity": None,
+                    "point_sources": {"alpha": 1.5, "q_jy_per_pixel": None}},
             "noise": {"model": "none", "scale": None},
             "response": {"mode": "psf", "epsilon": 1e-6, "wgridding": False},
             "inference": {"schedule": [{"iterations": 6, "samples": 2, "learn_noise": False, "minimizer": "newton",

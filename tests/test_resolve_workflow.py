@@ -28,6 +28,12 @@ def config(tmp_path_factory):
         "compare": {"methods": ["hogbom_natural"], "npix": 256, "cell_arcsec": 0.04, "niter": 300,
                     "threshold_mjy": 20.0, "radii_arcsec": [1.0, 2.0]},
         **RESOLVE_TINY}
+    # the tiny continuum field (12.8 arcsec) as a three-pointing mosaic, imaged by tCLEAN and RESOLVE
+    cfg["mosaic"] = {"pointings_arcsec": [[0, 0], [4, 0], [-2, 3.464]], "npix": 64, "cell_arcsec": 0.2}
+    cfg["resolve"]["runs"]["mosaic"] = {
+        "data": {"simulated": "mosaic", "mosaic": True}, "image": {"npix": 64, "cell_arcsec": 0.2},
+        "response": {"mode": "exact", "epsilon": 1.0e-5}, "compare": {"methods": ["hogbom_natural"]},
+        "inference": cfg["resolve"]["runs"]["continuum"]["inference"]}
     cfg["resolve"]["runs"]["sz114"] = {
         "data": {"url": "https://example.invalid/Sz114_continuum.ms.tgz", "member": "Sz114_continuum.ms",
                  "spws": [9], "average_channels": True},
@@ -40,7 +46,8 @@ def config(tmp_path_factory):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, config):
     workdir = tmp_path_factory.mktemp("resolve_workflow")
-    targets = [f"results/tiny/tables/{t}.md" for t in ("resolve_continuum_peak_flux", "resolve_hd142527_flux")]
+    targets = [f"results/tiny/tables/{t}.md" for t in ("resolve_continuum_peak_flux", "resolve_hd142527_flux",
+                                                          "resolve_mosaic_peak_flux")]
     result = run_snakemake(workdir, *targets, configfile=config)
     assert result.returncode == 0, result.stderr[-5000:]
     assert "RESOLVE runs sz114 skipped" in result.stderr
@@ -78,6 +85,26 @@ def test_products_of_the_simulated_field(run):
     calibration = Table.read(tables / "resolve_calibration.csv")
     assert list(calibration["within_sigma"]) == [1, 2] and np.all(calibration["pixels"] > 0)
     assert (run / "results" / "tiny" / "figures" / "resolve_continuum.png").is_file()
+
+
+@pytest.mark.skipif(not HD142.is_dir(), reason="shared HD 142527 data not available")
+def test_the_simulated_mosaic_is_one_sky_for_tclean_and_resolve(run):
+    results = run / "results" / "tiny"
+    log = (results / "logs" / "resolve" / "mosaic.log").read_text()
+    assert "mosaic of 3 pointings" in log
+    _, header = fitsio.read_cube(results / "mosaic" / "images" / "hogbom_natural.image.fits")
+    assert "gridder" in "".join(header["HISTORY"]) and '"mosaic"' in "".join(header["HISTORY"])
+    mean, header = fitsio.read_cube(results / "mosaic" / "resolve" / "mean.fits")
+    assert fitsio.Grid.from_header(header).nx == 64
+    peaks = Table.read(results / "tables" / "resolve_mosaic_peak_flux.csv")
+    assert list(peaks["component"]) == ["A", "B"]
+    assert np.all(peaks["resolve_hogbom_natural_ratio"] > 0.5) and np.all(peaks["hogbom_natural_ratio"] > 0.5)
+    title = (results / "tables" / "resolve_mosaic_peak_flux.md").read_text().splitlines()[0]
+    assert "Mosaic of the continuum field (3 pointings)" in title
+    calibration = Table.read(results / "tables" / "resolve_mosaic_calibration.csv")
+    assert np.all(calibration["pixels"] > 0)
+    assert (results / "figures" / "resolve_mosaic.png").is_file()
+    assert not (results / "mosaic" / "sim.ms").exists()   # temporary, like the continuum field's
 
 
 @pytest.mark.skipif(not HD142.is_dir(), reason="shared HD 142527 data not available")
@@ -124,3 +151,43 @@ def test_a_uvfits_run_is_imported_into_resources(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert observation.read(tmp_path / "resources" / "disk.ms").nvis == observation.read(HD142).nvis
     assert "imported" in (tmp_path / "results" / "tiny" / "logs" / "resolve_data" / "disk.log").read_text()
+
+
+def test_a_mosaic_measurement_set_runs_by_configuration_only(tmp_path):
+    """Anyone's mosaic: a run with ``data: {path, mosaic: true}`` is imaged by tCLEAN (gridder mosaic) and RESOLVE
+    and compared at the sampled uv points, where tCLEAN's model (the sky, seen through each pointing's beam)
+    and RESOLVE's posterior both fit better than an empty image."""
+    from test_resolve_mosaic import MODEL_CELL, MODEL_NPIX, OBSERVATION, radec, truth
+
+    from workflow_lib.simulate.casa_backend import simobserve
+    from workflow_lib.simulate.noise import add_thermal_noise
+
+    grid = fitsio.Grid(nx=MODEL_NPIX, ny=MODEL_NPIX, cell_arcsec=MODEL_CELL, ra_deg=239.1746, dec_deg=-35.0,
+                       freq0_hz=230e9, dfreq_hz=2e9, nchan=1)
+    fitsio.write_cube(tmp_path / "sky.fits", truth(), grid.header("Jy/pixel"), params={})
+    ms = simobserve(str(tmp_path / "sky.fits"), str(tmp_path / "mosaic.ms"), OBSERVATION, str(tmp_path / "casa.log"),
+                    pointings=[radec(0, 0), radec(10, 0), radec(0, 10)])
+    add_thermal_noise(str(ms), {"rms_jy_per_beam": 2e-4}, np.random.default_rng(1), 128, 0.4)
+    cfg = raw_tiny()
+    cfg["resolve"]["runs"]["field3"] = {
+        "data": {"path": str(ms), "mosaic": True}, "image": {"npix": 96, "cell_arcsec": 0.4},
+        "compare": {"methods": ["hogbom_natural"], "npix": 96, "cell_arcsec": 0.4, "niter": 300,
+                    "threshold_mjy": 1.0, "radii_arcsec": [3.0, 20.0]},
+        **RESOLVE_TINY, "sky": {"offset": 19.0},
+        "inference": {"schedule": [   # long enough to fit: the divergence check stops a shorter one
+            {"iterations": 2, "samples": 1, "learn_noise": False, "kl_iterations": 15, "sampling_iterations": 60},
+            {"iterations": 2, "samples": 1, "kl_iterations": 15, "sampling_iterations": 60}]}}
+    overlay = tmp_path / "mosaic.yaml"
+    overlay.write_text(yaml.safe_dump(cfg))
+    result = run_snakemake(tmp_path, "results/tiny/tables/resolve_field3_uv.md", configfile=overlay)
+    assert result.returncode == 0, result.stderr[-5000:]
+    tables = tmp_path / "results" / "tiny" / "tables"
+    assert list(Table.read(tables / "resolve_field3_flux.csv")["method"]) == ["tCLEAN hogbom_natural", "RESOLVE"]
+    uv = Table.read(tables / "resolve_field3_uv.csv")
+    # at the shortest baselines RESOLVE's azimuthal profile follows the data's (the flux on the largest
+    # scales the data constrain)
+    assert uv["resolve_re_jy"][0] == pytest.approx(uv["data_re_jy"][0], rel=0.1)
+    fit = Table.read(tmp_path / "results" / "tiny" / "field3" / "resolve" / "fit.csv")
+    empty = fit["reduced_chi2_empty_image"][fit["selection"] == "uv bin 0"][0]
+    assert uv["tclean_hogbom_natural_chi2"][0] < empty and uv["resolve_chi2"][0] < empty
+    assert "mosaic of 3 pointings" in (tmp_path / "results" / "tiny" / "logs" / "resolve" / "field3.log").read_text()

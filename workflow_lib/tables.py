@@ -38,7 +38,8 @@ def continuum_peak_fluxes(components_ecsv: str, skymodel_fits: str, images: dict
 
     The model column of an image is the sky model convolved with that image's
     restoring beam, so each measured peak has its like-for-like expectation.
-    Peaks are searched within max(beam, component) FWHM of the true position.
+    Peaks are searched within max(beam, component) FWHM of the true position (found through each image's
+    own WCS: a mosaic's images have another grid than the sky model).
     """
     components = Table.read(components_ecsv, format="ascii.ecsv")
     model, header = fitsio.read_cube(skymodel_fits)
@@ -49,12 +50,15 @@ def continuum_peak_fluxes(components_ecsv: str, skymodel_fits: str, images: dict
     for name, path in images.items():
         data, image_header = fitsio.read_cube(path)
         beam = fitsio.beam_arcsec(image_header)
+        grid = fitsio.Grid.from_header(image_header, path)
+        xs, ys = grid.celestial_wcs().world_to_pixel_values(np.asarray(components["ra_deg"]),
+                                                           np.asarray(components["dec_deg"]))
         model_jy_beam = convolve_with_beam(model[0], cell, beam)
         expected, measured = [], []
-        for comp in components:
-            radius = max(beam[0], comp["fwhm_major_arcsec"]) / cell
-            expected.append(peak_near(model_jy_beam, comp["x_pix"], comp["y_pix"], radius))
-            measured.append(peak_near(data[0], comp["x_pix"], comp["y_pix"], radius))
+        for comp, x, y in zip(components, xs, ys):
+            fwhm = max(beam[0], comp["fwhm_major_arcsec"])
+            expected.append(peak_near(model_jy_beam, comp["x_pix"], comp["y_pix"], fwhm / cell))
+            measured.append(peak_near(data[0], x, y, fwhm / grid.cell_arcsec))
         table[f"model_{name}_mjy_beam"] = np.array(expected) * 1e3
         table[f"{name}_mjy_beam"] = np.array(measured) * 1e3
         table[f"{name}_ratio"] = np.array(measured) / np.array(expected)

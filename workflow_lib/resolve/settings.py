@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from ..config import ConfigError
 
-SIMULATED_RUN = "continuum"
+# runs that image the workflow's own simulations: the run's name is the simulated observation it images
+SIMULATED_RUNS = ("continuum", "mosaic")
 
 # every product of a RESOLVE run: keyword of ``steps.run`` (and rule output name) -> file name (here, not in
 # products.py, so that the Snakefile can read it without importing NIFTy)
@@ -35,11 +36,15 @@ def check(config: dict) -> None:
     section = config["resolve"]
     methods = config["imaging"]["methods"]
     for name, run in section["runs"].items():
+        if not run["enabled"]:   # left out: its settings may refer to methods this config does not make
+            continue
         key = f"resolve.runs.{name}"
         kind = source(run)
-        if (name == SIMULATED_RUN) != (kind == "simulated"):
-            raise ConfigError(f"{key}.data: the run named {SIMULATED_RUN!r}, and only it, images the simulated field "
-                              "(data.simulated: continuum)")
+        if (name in SIMULATED_RUNS or kind == "simulated") and run["data"].get("simulated") != name:
+            raise ConfigError(f"{key}.data: the runs named {' and '.join(SIMULATED_RUNS)}, and only they, image the "
+                              f"simulated field and its mosaic (data.simulated: <the run's name>)")
+        if name == "mosaic" and not run["data"]["mosaic"]:
+            raise ConfigError(f"{key}.data: the simulated mosaic needs mosaic: true")
         available = config["imaging"]["continuum"]["methods"] if kind == "simulated" else list(methods)
         for method in run["compare"]["methods"]:
             if method not in available:

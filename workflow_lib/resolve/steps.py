@@ -124,19 +124,20 @@ def run(*, ms: str, run: dict, seed: int, name: str, state: str, threads: int = 
 
 def continuum_comparison(*, components: str, skymodel: str, images: list[str], methods: list[str], samples: str,
                          mean: str, std: str, csv: str, md: str, calibration_csv: str, calibration_md: str, png: str,
-                         pdf: str, continuum: dict, observation: dict, emission_fraction: float, params: dict) -> None:
-    """Table 2, the uncertainty calibration and the Fig. 9 layout for the simulated field: RESOLVE (``samples``,
-    ``mean``, ``std``) against the tCLEAN ``images`` (pb-corrected, in the order of ``methods``)."""
+                         pdf: str, continuum: dict, observation: dict, emission_fraction: float, params: dict,
+                         label: str = "Continuum field") -> None:
+    """Table 2, the uncertainty calibration and the Fig. 9 layout for the simulated field or its mosaic
+    (``label``): RESOLVE (``samples``, ``mean``, ``std``) against the tCLEAN ``images`` (pb-corrected, in the
+    order of ``methods``)."""
     by_method = dict(zip(methods, images, strict=True))
     table = compare.continuum_peak_table(components, skymodel, by_method, samples, mean)
-    tables.write_table(table, csv, md, "Continuum field: peak flux per component (mJy/beam), model, "
+    tables.write_table(table, csv, md, f"{label}: peak flux per component (mJy/beam), model, "
                        "tCLEAN and RESOLVE", params=params)
     mean_image, header = fitsio.read_cube(mean)
     std_image, _ = fitsio.read_cube(std)
     truth = compare.truth_on_grid(continuum, observation, fitsio.Grid.from_header(header, mean))
     tables.write_table(compare.calibration_table(truth, mean_image[0], std_image[0], emission_fraction),
-                       calibration_csv, calibration_md, "RESOLVE uncertainty calibration on the simulated field",
-                       params=params)
+                       calibration_csv, calibration_md, f"{label}: RESOLVE uncertainty calibration", params=params)
     compare.comparison_figure(mean, std, by_method, png, pdf)
 
 
