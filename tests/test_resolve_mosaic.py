@@ -126,6 +126,17 @@ def test_fast_mosaic_likelihood_equals_the_exact_one(mosaic):
 def test_a_mosaic_needs_a_primary_beam(mosaic):
     with pytest.raises(ValueError, match="mosaic of 4 pointings needs each pointing's primary beam"):
         response.pointing_responses(mosaic, 64, 0.8, 1e-6, False, "none")
+    assert mosaic.dish_diameters_m == (12.0,)
+
+
+def test_seven_metre_dishes_are_refused_not_imaged_with_the_12_m_beam(mosaic_ms, tmp_path):
+    aca = simobserve(str(mosaic_ms.parent / "sky.fits"), str(tmp_path / "aca.ms"),
+                     {**OBSERVATION, "antenna_config": "aca.cycle9", "total_time_s": 600}, str(tmp_path / "casa.log"),
+                     pointings=[radec(0, 0), radec(20, 0)])
+    obs = observation.read(aca, mosaic=True)
+    assert obs.dish_diameters_m == (7.0,)
+    with pytest.raises(ValueError, match="7 m dishes"):
+        response.pointing_responses(obs, 64, 0.8, 1e-6, False, "alma12m")
 
 
 def test_inference_recovers_the_fluxes_across_the_pointings(mosaic, tmp_path):

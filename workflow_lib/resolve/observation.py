@@ -65,6 +65,7 @@ class Observation:
     # a mosaic's fields, and the position of each visibility's field in them; () and None for one field
     pointings: tuple[Pointing, ...] = ()
     pointing_index: np.ndarray | None = None
+    dish_diameters_m: tuple[float, ...] = ()   # of the antennas in the data, as the ANTENNA table says
 
     @property
     def is_mosaic(self) -> bool:
@@ -197,7 +198,8 @@ def read(ms: str | os.PathLike, column: str = "DATA", field: int | str | None = 
                       dropped={k: v for k, v in counts.items() if k != "total"},
                       vis_difference=difference if np.all(np.isfinite(difference)) else None,
                       pointings=pointings,
-                      pointing_index=np.concatenate([np.full(p[1].size, k) for k, _, p in parts]) if mosaic else None)
+                      pointing_index=np.concatenate([np.full(p[1].size, k) for k, _, p in parts]) if mosaic else None,
+                      dish_diameters_m=dish_diameters(path))
     if mosaic:
         log.info("%s: mosaic of %d pointings (%s), image centre RA %.6f Dec %.6f deg", path, len(pointings),
                  ", ".join(f"{n} {c}" for n, c in zip((p.name for p in pointings),
@@ -205,6 +207,14 @@ def read(ms: str | os.PathLike, column: str = "DATA", field: int | str | None = 
     log.info("%s: %d Stokes I visibilities kept, |uv| up to %.4g wavelengths, natural beam about %.3g arcsec",
              path, obs.nvis, obs.uv_length.max(), obs.natural_beam_fwhm_arcsec())
     return obs
+
+
+def dish_diameters(ms) -> tuple[float, ...]:
+    """The distinct DISH_DIAMETER values (m) of the antennas that appear in the main table."""
+    with msio.table(ms) as tb:
+        used = np.union1d(np.unique(tb.getcol("ANTENNA1")), np.unique(tb.getcol("ANTENNA2")))
+    with msio.table(ms / "ANTENNA") as tb:
+        return tuple(float(d) for d in np.unique(tb.getcol("DISH_DIAMETER")[used]))
 
 
 def mean_direction(directions: list[tuple[float, float]]) -> tuple[float, float]:

@@ -41,10 +41,12 @@ from .observation import Observation, Pointing
 # uvw are handed to ducc0 in wavelengths, so the "frequency" that scales them is c
 _UNIT_FREQ = np.array([C_LIGHT])
 # CASA's ALMA 12 m voltage pattern (vpmanager): Airy disk of a 10.7 m effective aperture with 0.75 m blockage.
-# Reproduces tclean's .pb images to 1%. Whatever DISH_DIAMETER an ANTENNA table says (importuvfits writes 25 m),
-# ALMA's main-array dishes are 12 m.
+# Reproduces tclean's .pb images to 1%. Whatever other DISH_DIAMETER an ANTENNA table says (importuvfits writes
+# 25 m), ALMA's main-array dishes are 12 m; 7 m dishes (the ACA) are refused.
 ALMA12M_EFFECTIVE_DIAMETER_M = 10.7
 ALMA12M_BLOCKAGE_M = 0.75
+# the ACA's dishes: their primary beam is not the 12 m one, and not modelled here
+ACA_DISH_M = 7.0
 # w-correction is switched on (wgridding: auto) when the w-term phase at the image corner exceeds this
 W_PHASE_TOLERANCE_RAD = 0.05
 
@@ -160,6 +162,10 @@ def pointing_responses(obs: Observation, npix: int, cell_arcsec: float, epsilon:
     if obs.is_mosaic and beam_model == "none":
         raise ValueError(f"{obs.ms}: a mosaic of {len(obs.pointings)} pointings needs each pointing's primary "
                          "beam (image.primary_beam alma12m); without it the pointings cannot be told apart")
+    if beam_model == "alma12m" and ACA_DISH_M in obs.dish_diameters_m:
+        raise ValueError(f"{obs.ms}: the ANTENNA table says {ACA_DISH_M:g} m dishes (ACA); the alma12m primary beam "
+                         "would be wrong by a factor 1.7 in size and no 7 m pattern is modelled yet (an Airy "
+                         "pattern matches CASA's 7 m .pb only to 2.5%); image a single field with primary_beam none")
     out = []
     for pointing, rows, gridder in pointing_gridders(obs, cell_arcsec, epsilon, wgridding):
         at = sin_offset(obs.ra_deg, obs.dec_deg, pointing.ra_deg, pointing.dec_deg)
