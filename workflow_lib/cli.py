@@ -108,7 +108,8 @@ def cmd_tclean(args) -> None:
     if unknown:
         raise UsageError(f"--method {', '.join(unknown)}: not defined in imaging.methods ({', '.join(methods)})")
     field = int(args.field) if args.field and args.field.isdigit() else args.field
-    data = {"column": args.column, "field": field, "spws": args.spw, "channels": None, "average_channels": False}
+    data = {"column": args.column, "field": field, "mosaic": args.mosaic, "spws": args.spw, "channels": None,
+            "average_channels": False}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ms = _measurement_set(args.ms, out, "imported")
@@ -202,6 +203,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--niter", type=int, default=10000, help="CLEAN iterations (default 10000)")
     s.add_argument("--threshold-mjy", type=float, default=0.0, help="CLEAN threshold in mJy (default 0)")
     s.add_argument("--field", help="field id or name (default: the only field with data; several are an error)")
+    s.add_argument("--mosaic", action="store_true", help="image every field with data as one mosaic "
+                   "(gridder mosaic), centred on the pointings' mean direction")
     s.add_argument("--spw", type=int, nargs="*", help="spectral windows (default: all)")
     s.add_argument("--column", default="DATA", help="data column (default DATA)")
 
