@@ -8,6 +8,8 @@ chosen, and from what, is logged and recorded in the hyperparameter table.
   multiple of 16 pixels.
 * Sky offset (the prior mean of ln I): ln of the natural-weighted dirty image's peak over the beam's solid
   angle, i.e. the brightness of the data's brightest beam-sized feature, in Jy/sr.
+* Absorption offset (a signed sky): ln of the dirty image's deepest trough over the beam solid angle; a trough
+  no deeper than the peak's own PSF sidelobes plus 5 noise sigmas sets nothing, and the run is refused.
 * Noise-scale prior: the scatter of the half difference of the parallel hands, (XX - YY) / 2, against the
   delivered weights, per window (it carries the same noise as Stokes I but no unpolarised signal); the
   prior's mean is their geometric mean and its spread half of that.
@@ -21,7 +23,7 @@ import logging
 import numpy as np
 
 from ..units import ARCSEC, C_LIGHT, RAD_TO_ARCSEC
-from . import diagnostics, response
+from . import diagnostics, response, sky
 from .observation import Observation
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,7 @@ PIXELS_PER_BEAM = 8
 FIELD_PER_PB_FWHM = 1.2
 FIELD_IN_BEAMS_WITHOUT_PB = 32
 NPIX_MULTIPLE, NPIX_MAX = 16, 2048
+ABSORPTION_SIGMA = 5.0   # noise sigmas a dirty-image trough must reach beyond the peak's sidelobes
 
 
 def primary_beam_fwhm_arcsec(freq_hz: float, model: str) -> float | None:
@@ -62,14 +65,41 @@ def image_grid(obs: Observation, primary_beam: str) -> tuple[int, float, str]:
     return npix, cell, how
 
 
+def _beam_solid_angle(obs: Observation) -> float:
+    beam = obs.natural_beam_fwhm_arcsec() * ARCSEC
+    return np.pi / (4 * np.log(2)) * beam ** 2
+
+
 def sky_offset(obs: Observation, npix: int, cell_arcsec: float) -> tuple[float, str]:
     """ln of the dirty image's peak brightness (Jy/sr): the natural-weighted peak over the beam solid angle."""
     peak = diagnostics.dirty_peak(obs, response.pointing_gridders(obs, cell_arcsec, 1e-4, False), obs.vis, npix)
-    beam = obs.natural_beam_fwhm_arcsec() * ARCSEC
-    omega = np.pi / (4 * np.log(2)) * beam ** 2
     if peak <= 0:
         raise ValueError(f"{obs.ms}: the dirty image has no positive peak; set sky.offset (ln Jy/sr) yourself")
-    return float(np.log(peak / omega)), f"ln(dirty peak {peak:.4g} Jy/beam / beam solid angle)"
+    return float(np.log(peak / _beam_solid_angle(obs))), f"ln(dirty peak {peak:.4g} Jy/beam / beam solid angle)"
+
+
+def absorption_offset(obs: Observation, npix: int, cell_arcsec: float) -> tuple[float, str]:
+    """ln of the dirty image's deepest trough brightness (Jy/sr).
+
+    An error when the trough is not deeper than the emission's own sidelobes (the dirty peak times the PSF's
+    deepest negative sidelobe) by :data:`ABSORPTION_SIGMA` noise sigmas: then the data hold no absorption to
+    set its level by.
+    """
+    gridders = response.pointing_gridders(obs, cell_arcsec, 1e-4, False)
+    trough = -diagnostics.dirty_peak(obs, gridders, -obs.vis, npix)
+    peak = diagnostics.dirty_peak(obs, gridders, obs.vis, npix)
+    sidelobe = max(-float(g.grid(obs.weight[rows].astype(np.complex128), npix).min() / obs.weight[rows].sum())
+                   for _, rows, g in gridders)
+    sigma = max(1 / np.sqrt(obs.weight[rows].sum()) for _, rows, _ in gridders)
+    floor = max(peak, 0.0) * max(sidelobe, 0.0) + ABSORPTION_SIGMA * sigma
+    if trough > -floor:
+        raise ValueError(f"{obs.ms}: sky.absorption is on, but the dirty image's deepest trough, {trough:.3g} "
+                         f"Jy/beam, is no deeper than the sidelobes of its peak ({peak:.3g} Jy/beam x PSF sidelobe "
+                         f"{-sidelobe:.3g}) plus {ABSORPTION_SIGMA:g} noise sigmas ({sigma:.3g} Jy/beam): no "
+                         "absorption or decrement to set its level by; set sky.absorption.offset (ln Jy/sr) or "
+                         "switch the absorption off (sky.absorption.enabled: false)")
+    return (float(np.log(-trough / _beam_solid_angle(obs))),
+            f"ln(-dirty trough {trough:.4g} Jy/beam / beam solid angle)")
 
 
 def noise_scale(obs: Observation) -> tuple[list[float], str] | None:
@@ -102,6 +132,10 @@ def complete(obs: Observation, spec: dict) -> tuple[dict, dict]:
     if spec["sky"]["offset"] is None:
         spec["sky"]["offset"], how = sky_offset(obs, image["npix"], image["cell_arcsec"])
         chosen["sky.offset"] = (spec["sky"]["offset"], how)
+    if sky.signed(spec["sky"]) and spec["sky"]["absorption"]["offset"] is None:
+        offset, how = absorption_offset(obs, image["npix"], image["cell_arcsec"])
+        spec["sky"]["absorption"]["offset"] = offset
+        chosen["sky.absorption.offset"] = (offset, how)
     noise = spec["noise"]
     if noise["model"] != "none" and noise["scale"] is None:
         found = noise_scale(obs)

@@ -9,6 +9,12 @@ offset (the mean of ln I), zero mode, fluctuations, slope (of the log-log
 power spectrum), flexibility and asperity, each a (mean, std) pair except the
 fixed offset. Point sources, for bright compact emission, get an
 inverse-gamma prior per pixel.
+
+A signed sky (``prior['absorption']['enabled']``) subtracts a second log-normal field
+with its own hyperparameters: I = exp(s) - exp(a). Emission and absorption
+(a Sunyaev-Zel'dovich decrement, absorption against a continuum) each keep
+a positivity prior on their own scales, where one Gaussian field for both
+would let noise of either sign in everywhere.
 """
 
 from __future__ import annotations
@@ -38,18 +44,16 @@ def padded_size(npix: int, padding: float) -> int:
     return int(2 * np.ceil(npix * padding / 2))
 
 
-def sky_model(npix: int, cell_arcsec: float, padding: float, prior: dict) -> SkyModel:
-    """Log-normal correlated field (plus inverse-gamma point sources if ``prior['point_sources']``)."""
-    domain = image_domain(npix, cell_arcsec)
-    n = padded_size(npix, padding)
-    padded = ift.RGSpace((n, n), distances=domain.distances)
+ABSORPTION_PREFIX = "absorption_"
+
+
+def _log_field(padded: ift.RGSpace, prior: dict, prefix: str, label: str):
+    """A correlated field in ln(Jy/sr) and its hyperparameter operators (names prefixed by ``label``)."""
     field = ift.SimpleCorrelatedField(
         padded, offset_mean=prior["offset"], offset_std=prior["zero_mode"], fluctuations=prior["fluctuations"],
-        flexibility=prior["flexibility"], asperity=prior["asperity"], loglogavgslope=prior["slope"], prefix=PREFIX)
-    crop = ift.FieldZeroPadder(domain, (n, n)).adjoint
-    sky = crop @ field.exp()
+        flexibility=prior["flexibility"], asperity=prior["asperity"], loglogavgslope=prior["slope"], prefix=prefix)
     mean_log = ift.ContractionOperator(padded, None).scale(1.0 / padded.size) @ field
-    hyper = {"offset (mean of ln I/(Jy/sr))": (mean_log, f"{prior['offset']:g}")}
+    hyper = {f"{label}offset (mean of ln I/(Jy/sr))": (mean_log, f"{prior['offset']:g}")}
     transforms = [("zero mode", "zeromode", prior["zero_mode"], ift.LognormalTransform),
                   ("fluctuations", "fluctuations", prior["fluctuations"], ift.LognormalTransform),
                   ("slope", "loglogavgslope", prior["slope"], ift.NormalTransform),
@@ -57,7 +61,28 @@ def sky_model(npix: int, cell_arcsec: float, padding: float, prior: dict) -> Sky
                   ("asperity", "asperity", prior["asperity"], ift.LognormalTransform)]
     for name, key, mean_std, transform in transforms:
         if mean_std is not None:
-            hyper[name] = (transform(*mean_std, PREFIX + key, 0), f"{mean_std[0]:g} +- {mean_std[1]:g}")
+            hyper[label + name] = (transform(*mean_std, prefix + key, 0), f"{mean_std[0]:g} +- {mean_std[1]:g}")
+    return field, hyper
+
+
+def signed(prior: dict) -> bool:
+    """Whether the sky prior subtracts an absorption field (``absorption.enabled``)."""
+    return bool(prior.get("absorption", {}).get("enabled"))
+
+
+def sky_model(npix: int, cell_arcsec: float, padding: float, prior: dict) -> SkyModel:
+    """Log-normal correlated field (plus inverse-gamma point sources if ``prior['point_sources']``, minus a
+    log-normal absorption field if :func:`signed`)."""
+    domain = image_domain(npix, cell_arcsec)
+    n = padded_size(npix, padding)
+    padded = ift.RGSpace((n, n), distances=domain.distances)
+    field, hyper = _log_field(padded, prior, PREFIX, "")
+    crop = ift.FieldZeroPadder(domain, (n, n)).adjoint
+    sky = crop @ field.exp()
+    if signed(prior):
+        absorption, more = _log_field(padded, prior["absorption"], ABSORPTION_PREFIX, "absorption ")
+        sky = sky - crop @ absorption.exp()
+        hyper.update(more)
     points = prior["point_sources"]
     if points["q_jy_per_pixel"] is not None:
         pixel_sr = (cell_arcsec * ARCSEC) ** 2
