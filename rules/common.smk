@@ -26,26 +26,30 @@ DATASET_SHARDS = [f"{R}/dataset/shard_{k}.h5" for k in SHARDS]
 
 
 wildcard_constraints:
-    target=r"continuum|cubes/cube_\d{4}",
+    target=r"continuum|decrement|cubes/cube_\d{4}",
     index=r"\d{4}",
     shard=r"\d{4}",
     method="|".join(map(re.escape, config["imaging"]["methods"])) or "(?!)",
 
 
+FIELDS = ("continuum", "decrement")  # the simulated fields of Gaussian components (config sections)
+
+
 def is_cube(target):
-    return target != "continuum"
+    return target not in FIELDS
 
 
 def target_section(target):
-    return config["cubes"] if is_cube(target) else config["continuum"]
+    return config["cubes"] if is_cube(target) else config[target]
 
 
 def imaging_section(target):
+    """tclean's niter and threshold: a field's are the continuum's."""
     return config["imaging"]["cubes" if is_cube(target) else "continuum"]
 
 
 def noise_stream(target):
-    return ["cube", int(target.rsplit("_", 1)[1])] if is_cube(target) else ["continuum"]
+    return ["cube", int(target.rsplit("_", 1)[1])] if is_cube(target) else [target]
 
 
 def per_attempt(mb):

@@ -29,7 +29,7 @@ def speed_benchmarks():
     }
     for run in RESOLVE_RUNS:
         methods = RESOLVE_RUNS[run]["compare"]["methods"]
-        if run == "continuum":
+        if run in ("continuum", "decrement"):
             images = {m: benchmarks_of(rules.tclean_method, target=run, method=m) for m in methods}
         elif run == "mosaic":
             images = {m: benchmarks_of(rules.tclean_mosaic, method=m) for m in methods}

@@ -228,3 +228,33 @@ if "mosaic" in RESOLVE_RUNS:
             f"{LOGS}/resolve_mosaic_table.log",
         benchmark:
             f"{BENCH}/resolve_mosaic_table.tsv"
+
+
+if "decrement" in RESOLVE_RUNS:
+
+    use rule resolve_continuum_table as resolve_decrement_table with:
+        input:
+            components=f"{R}/decrement/components.ecsv",
+            skymodel=f"{R}/decrement/skymodel.fits",
+            images=compare_images("decrement"),
+            **resolve_files("decrement", ["samples", "mean", "std"]),
+        output:
+            csv=resolve_report(f"{R}/tables/resolve_decrement_flux.csv", "resolve_decrement_flux", "decrement"),
+            md=f"{R}/tables/resolve_decrement_flux.md",
+            calibration_csv=resolve_report(f"{R}/tables/resolve_decrement_calibration.csv",
+                                           "resolve_decrement_calibration", "decrement"),
+            calibration_md=f"{R}/tables/resolve_decrement_calibration.md",
+            png=resolve_report(f"{R}/figures/resolve_decrement.png", "resolve_decrement_figure", "decrement"),
+            pdf=f"{R}/figures/resolve_decrement.pdf",
+        params:
+            step="resolve.steps:continuum_comparison",
+            methods=RESOLVE_RUNS["decrement"]["compare"]["methods"],
+            continuum=config.get("decrement"),
+            observation=config["observation"],
+            emission_fraction=RESOLVE_RUNS["decrement"]["compare"]["emission_fraction"],
+            label="Decrement field (signed sky)",
+            measure="flux",
+        log:
+            f"{LOGS}/resolve_decrement_table.log",
+        benchmark:
+            f"{BENCH}/resolve_decrement_table.tsv"

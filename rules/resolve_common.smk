@@ -118,6 +118,8 @@ def resolve_outputs():
             out += [f"{R}/tables/resolve_continuum_peak_flux.md", f"{R}/tables/resolve_calibration.md"]
         elif run == "mosaic":
             out += [f"{R}/tables/resolve_mosaic_peak_flux.md", f"{R}/tables/resolve_mosaic_calibration.md"]
+        elif run == "decrement":
+            out += [f"{R}/tables/resolve_decrement_flux.md", f"{R}/tables/resolve_decrement_calibration.md"]
         else:
             out += [f"{R}/tables/resolve_{run}_flux.md", f"{R}/tables/resolve_{run}_uv.md"]
         out.append(f"{R}/figures/resolve_{run}.png")

@@ -23,6 +23,22 @@ rule continuum_skymodel:
         "step.py"
 
 
+if "decrement" in config:
+
+    use rule continuum_skymodel as decrement_skymodel with:
+        output:
+            fits=f"{R}/decrement/skymodel.fits",
+            catalogue=f"{R}/decrement/components.ecsv",
+        params:
+            step="skymodels:write_continuum_field",
+            continuum=config.get("decrement"),
+            observation=config["observation"],
+        log:
+            f"{LOGS}/decrement_skymodel.log",
+        benchmark:
+            f"{BENCH}/decrement_skymodel.tsv"
+
+
 rule cube_skymodel:
     output:
         fits=f"{R}/cubes/cube_{{index}}/skymodel.fits",

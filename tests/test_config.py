@@ -86,7 +86,7 @@ def _psf(run):
 
 @pytest.mark.parametrize("mutate,message", [
     (lambda r: r.update(disk={"data": {"simulated": "continuum"}, "image": {"npix": 64, "cell_arcsec": 0.2}}),
-     "resolve.runs.disk.data: the runs named continuum and mosaic, and only they"),
+     "resolve.runs.disk.data: the runs named continuum, mosaic, decrement, and only they"),
     (lambda r: r.update(disk={"data": {"simulated": "mosaic", "mosaic": True}}),
      "resolve.runs.disk.data: the runs named"),
     (lambda r: r["mosaic"].update(enabled=True, data={"simulated": "mosaic", "mosaic": False},
@@ -108,6 +108,16 @@ def _psf(run):
 def test_resolve_errors_name_the_run_and_key(tmp_path, mutate, message):
     with pytest.raises(config.ConfigError, match=message):
         load_with(tmp_path, lambda c: mutate(c["resolve"]["runs"]))
+
+
+def test_only_the_decrement_field_may_hold_negative_flux(tmp_path):
+    with pytest.raises(config.ConfigError, match=r"continuum.components\[A\].flux_mjy=-1: the continuum field is "
+                                                 "positive"):
+        load_with(tmp_path, lambda c: c["continuum"]["components"][0].update(flux_mjy=-1))
+    loaded = load_with(tmp_path, lambda c: c.update(decrement={"components": [
+        {"name": "SZ", "offset_arcsec": [0, 0], "flux_mjy": -5, "fwhm_major_arcsec": 3, "fwhm_minor_arcsec": 2,
+         "pa_deg": 0}]}))
+    assert loaded["decrement"]["components"][0]["flux_mjy"] == -5
 
 
 def test_deepfocus_tclean_method_must_exist(tmp_path):
@@ -136,4 +146,4 @@ def test_paper_config_is_an_overlay_on_the_demo():
     assert paper["dataset"]["count"] == 5000 and paper["dataset"]["split"] == demo["dataset"]["split"]
     assert paper["resolve"]["runs"]["hd142527"]["compare"]["radii_arcsec"] == [0.5, 1.0, 1.5, 2.0]
     assert paper["resolve"]["runs"]["hd142527"]["noise"]["model"] == "uvfield"
-    assert set(paper["resolve"]["runs"]) == {"continuum", "mosaic", "hd142527", "sz114", "hltau"}
+    assert set(paper["resolve"]["runs"]) == {"continuum", "mosaic", "decrement", "hd142527", "sz114", "hltau"}

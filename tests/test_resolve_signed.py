@@ -59,8 +59,8 @@ def spec(absorption):
                                         "kl_iterations": 15, "sampling_iterations": 100, "geovi_iterations": 0}]}}
 
 
-ABSORPTION = {"enabled": True, "offset": None, "zero_mode": [1.0, 0.1], "fluctuations": [1.5, 0.5], "slope": [-3.0, 0.5],
-              "flexibility": None, "asperity": None}
+ABSORPTION = {"enabled": True, "offset": None, "zero_mode": [1.0, 0.1], "fluctuations": [1.5, 0.5],
+              "slope": [-3.0, 0.5], "flexibility": None, "asperity": None}
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,14 @@ def config(tmp_path_factory):
         "data": {"simulated": "mosaic", "mosaic": True}, "image": {"npix": 64, "cell_arcsec": 0.2},
         "response": {"mode": "exact", "epsilon": 1.0e-5}, "compare": {"methods": ["hogbom_natural"]},
         "inference": cfg["resolve"]["runs"]["continuum"]["inference"]}
+    # the demo's decrement field, imaged with a signed sky on a coarse grid
+    cfg["resolve"]["runs"]["decrement"] = {
+        "data": {"simulated": "decrement"}, "image": {"npix": 96, "cell_arcsec": 0.25},
+        "sky": {"offset": 18.0, "absorption": {"enabled": True}}, "response": {"mode": "psf"},
+        "compare": {"methods": ["hogbom_natural"], "emission_fraction": 0.05},
+        "inference": {"schedule": [
+            {"iterations": 2, "samples": 1, "learn_noise": False, "kl_iterations": 15, "sampling_iterations": 60},
+            {"iterations": 2, "samples": 1, "kl_iterations": 15, "sampling_iterations": 60}]}}
     cfg["resolve"]["runs"]["sz114"] = {
         "data": {"url": "https://example.invalid/Sz114_continuum.ms.tgz", "member": "Sz114_continuum.ms",
                  "spws": [9], "average_channels": True},
@@ -47,7 +55,7 @@ def config(tmp_path_factory):
 def run(tmp_path_factory, config):
     workdir = tmp_path_factory.mktemp("resolve_workflow")
     targets = [f"results/tiny/tables/{t}.md" for t in ("resolve_continuum_peak_flux", "resolve_hd142527_flux",
-                                                          "resolve_mosaic_peak_flux")]
+                                                          "resolve_mosaic_peak_flux", "resolve_decrement_flux")]
     result = run_snakemake(workdir, *targets, configfile=config)
     assert result.returncode == 0, result.stderr[-5000:]
     assert "RESOLVE runs sz114 skipped" in result.stderr
@@ -105,6 +113,22 @@ def test_the_simulated_mosaic_is_one_sky_for_tclean_and_resolve(run):
     assert np.all(calibration["pixels"] > 0)
     assert (results / "figures" / "resolve_mosaic.png").is_file()
     assert not (results / "mosaic" / "sim.ms").exists()   # temporary, like the continuum field's
+
+
+@pytest.mark.skipif(not HD142.is_dir(), reason="shared HD 142527 data not available")
+def test_the_decrement_field_is_imaged_with_a_signed_sky(run):
+    results = run / "results" / "tiny"
+    table = Table.read(results / "tables" / "resolve_decrement_flux.csv")
+    assert list(table["component"]) == ["SZ", "P1", "P2"]
+    sz = table[table["component"] == "SZ"][0]
+    assert sz["model_hogbom_natural_mjy"] < 0 and sz["hogbom_natural_mjy"] < 0
+    assert sz["resolve_hogbom_natural_mjy"] < 0.5 * sz["model_hogbom_natural_mjy"]   # RESOLVE holds it
+    mean, _ = fitsio.read_cube(results / "decrement" / "resolve" / "mean.fits")
+    assert mean.min() < 0 < mean.max()
+    hyper = Table.read(results / "decrement" / "resolve" / "hyperparameters.csv")
+    assert "sky.absorption.offset (data-driven)" in list(hyper["parameter"])
+    assert any(p.startswith("absorption fluctuations") for p in hyper["parameter"])
+    assert (results / "figures" / "resolve_decrement.png").is_file()
 
 
 @pytest.mark.skipif(not HD142.is_dir(), reason="shared HD 142527 data not available")

@@ -172,23 +172,33 @@ def check(config: dict) -> None:
     resolve_settings.check(config)
 
 
-def _check_spine(config: dict) -> None:
-    """Observation, continuum field, cubes, dataset and imaging."""
-    baseline = _check_observation("observation", config["observation"])
-
-    cont = config["continuum"]
-    _check_grid("continuum", cont["npix"], cont["cell_arcsec"], cont["freq_ghz"] * 1e9, baseline)
-    half = cont["npix"] * cont["cell_arcsec"] / 2
-    names = [c["name"] for c in cont["components"]]
+def _check_component_field(name: str, field: dict, baseline: float, signed: bool) -> None:
+    """A field of Gaussian components (``continuum``, ``decrement``): grid, unique names, shapes inside the image;
+    only a ``signed`` field may have negative fluxes."""
+    _check_grid(name, field["npix"], field["cell_arcsec"], field["freq_ghz"] * 1e9, baseline)
+    half = field["npix"] * field["cell_arcsec"] / 2
+    names = [c["name"] for c in field["components"]]
     if len(set(names)) != len(names):
-        raise ConfigError("continuum.components: component names must be unique")
-    for comp in cont["components"]:
-        key = f"continuum.components[{comp['name']}]"
+        raise ConfigError(f"{name}.components: component names must be unique")
+    for comp in field["components"]:
+        key = f"{name}.components[{comp['name']}]"
         if comp["fwhm_minor_arcsec"] > comp["fwhm_major_arcsec"]:
             raise ConfigError(f"{key}: fwhm_minor_arcsec exceeds fwhm_major_arcsec")
         if max(abs(v) for v in comp["offset_arcsec"]) >= half:
             raise ConfigError(f"{key}.offset_arcsec={comp['offset_arcsec']} lies outside the "
                               f"{2 * half:.3g} arcsec image")
+        if comp["flux_mjy"] < 0 and not signed:
+            raise ConfigError(f"{key}.flux_mjy={comp['flux_mjy']}: the {name} field is positive (a decrement "
+                              "belongs in the decrement field)")
+
+
+def _check_spine(config: dict) -> None:
+    """Observation, continuum field, cubes, dataset and imaging."""
+    baseline = _check_observation("observation", config["observation"])
+
+    _check_component_field("continuum", config["continuum"], baseline, signed=False)
+    if "decrement" in config:
+        _check_component_field("decrement", config["decrement"], baseline, signed=True)
 
     if config["cubes"]["count"] > 0:
         _check_cube_spec("cubes", config["cubes"], baseline)

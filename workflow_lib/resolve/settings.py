@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..config import ConfigError
 
 # runs that image the workflow's own simulations: the run's name is the simulated observation it images
-SIMULATED_RUNS = ("continuum", "mosaic")
+SIMULATED_RUNS = ("continuum", "mosaic", "decrement")
 
 # every product of a RESOLVE run: keyword of ``steps.run`` (and rule output name) -> file name (here, not in
 # products.py, so that the Snakefile can read it without importing NIFTy)
@@ -41,8 +41,8 @@ def check(config: dict) -> None:
         key = f"resolve.runs.{name}"
         kind = source(run)
         if (name in SIMULATED_RUNS or kind == "simulated") and run["data"].get("simulated") != name:
-            raise ConfigError(f"{key}.data: the runs named {' and '.join(SIMULATED_RUNS)}, and only they, image the "
-                              f"simulated field and its mosaic (data.simulated: <the run's name>)")
+            raise ConfigError(f"{key}.data: the runs named {', '.join(SIMULATED_RUNS)}, and only they, image the "
+                              f"workflow's simulations (data.simulated: <the run's name>)")
         if name == "mosaic" and not run["data"]["mosaic"]:
             raise ConfigError(f"{key}.data: the simulated mosaic needs mosaic: true")
         available = config["imaging"]["continuum"]["methods"] if kind == "simulated" else list(methods)

@@ -125,14 +125,18 @@ def run(*, ms: str, run: dict, seed: int, name: str, state: str, threads: int = 
 def continuum_comparison(*, components: str, skymodel: str, images: list[str], methods: list[str], samples: str,
                          mean: str, std: str, csv: str, md: str, calibration_csv: str, calibration_md: str, png: str,
                          pdf: str, continuum: dict, observation: dict, emission_fraction: float, params: dict,
-                         label: str = "Continuum field") -> None:
-    """Table 2, the uncertainty calibration and the Fig. 9 layout for the simulated field or its mosaic
-    (``label``): RESOLVE (``samples``, ``mean``, ``std``) against the tCLEAN ``images`` (pb-corrected, in the
-    order of ``methods``)."""
+                         label: str = "Continuum field", measure: str = "peak") -> None:
+    """Table 2 (``measure`` peak, or the integrated flux: ``flux``), the uncertainty calibration and the Fig. 9
+    layout for a simulated field (``continuum``: its section; ``label`` names it): RESOLVE (``samples``,
+    ``mean``, ``std``) against the tCLEAN ``images`` (pb-corrected, in the order of ``methods``)."""
     by_method = dict(zip(methods, images, strict=True))
-    table = compare.continuum_peak_table(components, skymodel, by_method, samples, mean)
-    tables.write_table(table, csv, md, f"{label}: peak flux per component (mJy/beam), model, "
-                       "tCLEAN and RESOLVE", params=params)
+    if measure == "peak":
+        table = compare.continuum_peak_table(components, skymodel, by_method, samples, mean)
+        title = f"{label}: peak flux per component (mJy/beam), model, tCLEAN and RESOLVE"
+    else:
+        table = compare.component_flux_table(components, skymodel, by_method, samples, mean)
+        title = f"{label}: integrated flux per component (mJy), model, tCLEAN and RESOLVE"
+    tables.write_table(table, csv, md, title, params=params)
     mean_image, header = fitsio.read_cube(mean)
     std_image, _ = fitsio.read_cube(std)
     truth = compare.truth_on_grid(continuum, observation, fitsio.Grid.from_header(header, mean))
