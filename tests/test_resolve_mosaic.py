@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from workflow_lib import fitsio
-from workflow_lib.resolve import likelihood, noise, observation, products, response, sky
+from workflow_lib.resolve import defaults, likelihood, noise, observation, products, response, sky
 from workflow_lib.resolve import steps as run
 from workflow_lib.simulate.casa_backend import simobserve
 from workflow_lib.skymodels import gaussian_2d
@@ -129,14 +129,36 @@ def test_a_mosaic_needs_a_primary_beam(mosaic):
     assert mosaic.dish_diameters_m == (12.0,)
 
 
-def test_seven_metre_dishes_are_refused_not_imaged_with_the_12_m_beam(mosaic_ms, tmp_path):
+def test_seven_metre_dishes_take_casas_7_m_beam(mosaic_ms, tmp_path):
+    """An ACA mosaic: our visibilities through the tabulated 7 m beam (CASA's own) agree with simobserve's on
+    both pointings as well as the 12 m ones do; the 12 m beam is refused for 7 m dishes."""
     aca = simobserve(str(mosaic_ms.parent / "sky.fits"), str(tmp_path / "aca.ms"),
                      {**OBSERVATION, "antenna_config": "aca.cycle9", "total_time_s": 600}, str(tmp_path / "casa.log"),
                      pointings=[radec(0, 0), radec(20, 0)])
-    obs = observation.read(aca, mosaic=True)
+    obs = dataclasses.replace(observation.read(aca, mosaic=True), ra_deg=RA0, dec_deg=DEC0)
     assert obs.dish_diameters_m == (7.0,)
-    with pytest.raises(ValueError, match="7 m dishes"):
-        response.pointing_responses(obs, 64, 0.8, 1e-6, False, "alma12m")
+    with pytest.raises(ValueError, match="says 7 m dishes, but image.primary_beam is alma12m; use primary_beam: "
+                                         "alma7m"):
+        response.pointing_responses(obs, MODEL_NPIX, MODEL_CELL, 1e-7, False, "alma12m")
+    pointings = response.pointing_responses(obs, MODEL_NPIX, MODEL_CELL, 1e-7, False, "alma7m")
+    model = response.predict(pointings, truth(), obs.nvis)
+    for pointing, rows in obs.pointing_rows():
+        assert np.linalg.norm(obs.vis[rows] - model[rows]) / np.linalg.norm(obs.vis[rows]) < 0.02, pointing.name
+    with pytest.raises(ValueError, match="says 12 m dishes, but image.primary_beam is alma7m"):
+        response.pointing_responses(dataclasses.replace(obs, dish_diameters_m=(25.0,)), 64, 0.8, 1e-6, False,
+                                    "alma7m")
+    with pytest.raises(ValueError, match="heterogeneous array"):
+        response.pointing_responses(dataclasses.replace(obs, dish_diameters_m=(7.0, 12.0)), 64, 0.8, 1e-6, False,
+                                    "alma7m")
+
+
+def test_the_7_m_table_is_casas_beam_at_any_frequency():
+    """The table's FWHM scales exactly as 1 / frequency, 45 arcsec at 230 GHz: 4% wider than the primer's
+    1.13 lambda / D (CASA's pattern, not the primer's, is what tclean and simobserve use)."""
+    scaled = [defaults.primary_beam_fwhm_arcsec(ghz * 1e9, "alma7m") * ghz for ghz in (100.0, 230.0, 345.0)]
+    np.testing.assert_allclose(scaled, scaled[0], rtol=1e-9)
+    primer = 1.13 * 299792458 / 7.0 / 1e9 / response.ARCSEC
+    assert scaled[0] / primer == pytest.approx(1.04, abs=0.01)
 
 
 def test_inference_recovers_the_fluxes_across_the_pointings(mosaic, tmp_path):

@@ -27,8 +27,10 @@ normal operator the sum of theirs, each with its own PSF per window.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import ducc0
 import nifty8 as ift
@@ -42,11 +44,14 @@ from .observation import Observation, Pointing
 _UNIT_FREQ = np.array([C_LIGHT])
 # CASA's ALMA 12 m voltage pattern (vpmanager): Airy disk of a 10.7 m effective aperture with 0.75 m blockage.
 # Reproduces tclean's .pb images to 1%. Whatever other DISH_DIAMETER an ANTENNA table says (importuvfits writes
-# 25 m), ALMA's main-array dishes are 12 m; 7 m dishes (the ACA) are refused.
+# 25 m), ALMA's main-array dishes are 12 m; 7 m dishes (the ACA) take alma7m.
 ALMA12M_EFFECTIVE_DIAMETER_M = 10.7
 ALMA12M_BLOCKAGE_M = 0.75
-# the ACA's dishes: their primary beam is not the 12 m one, and not modelled here
+# the ACA's 7 m dishes: no Airy pattern matches CASA's beam better than 2.5%, so it is CASA's own, tabulated
+# (power against radius x frequency, benchmarks/aca_primary_beam.py)
 ACA_DISH_M = 7.0
+ALMA7M_TABLE = Path(__file__).with_name("data") / "alma7m_pb.csv"
+BEAM_DISHES = {"alma12m": 12.0, "alma7m": ACA_DISH_M}   # the dish each model is for
 # w-correction is switched on (wgridding: auto) when the w-term phase at the image corner exceeds this
 W_PHASE_TOLERANCE_RAD = 0.05
 
@@ -64,15 +69,42 @@ def primary_beam(npix: int, cell_arcsec: float, freq_hz: float, model: str,
     the image centre, pixel npix // 2)."""
     if model == "none":
         return np.ones((npix, npix))
-    if model != "alma12m":
-        raise ValueError(f"primary_beam: unknown model {model!r} (alma12m or none)")
+    if model not in BEAM_DISHES:
+        raise ValueError(f"primary_beam: unknown model {model!r} ({', '.join(BEAM_DISHES)} or none)")
     offsets = (np.arange(npix) - npix // 2) * cell_arcsec * ARCSEC
     l, m = np.meshgrid(-offsets, offsets)   # FITS orientation: RA (l) grows to the left
-    x = np.pi * ALMA12M_EFFECTIVE_DIAMETER_M / (C_LIGHT / freq_hz) * np.hypot(l - centre[0], m - centre[1])
+    radius = np.hypot(l - centre[0], m - centre[1])
+    if model == "alma7m":
+        x_table, power = _alma7m_table()
+        return np.interp(radius / ARCSEC * freq_hz / 1e9, x_table, power, right=0.0)
+    x = np.pi * ALMA12M_EFFECTIVE_DIAMETER_M / (C_LIGHT / freq_hz) * radius
     eps = ALMA12M_BLOCKAGE_M / ALMA12M_EFFECTIVE_DIAMETER_M
     x = np.where(x == 0, 1e-12, x)
     amplitude = (2 * j1(x) / x - eps * 2 * j1(eps * x) / x) / (1 - eps ** 2)
     return amplitude ** 2
+
+
+@functools.cache
+def _alma7m_table() -> tuple[np.ndarray, np.ndarray]:
+    """(radius x frequency in arcsec GHz, power) of CASA's 7 m beam; zero beyond the last row, as in CASA."""
+    table = np.loadtxt(ALMA7M_TABLE, delimiter=",", comments="#", skiprows=2)
+    return table[:, 0], table[:, 1]
+
+
+def check_dishes(obs: Observation, beam_model: str) -> None:
+    """Refuse a primary-beam model made for other dishes than the ANTENNA table's (a heterogeneous array, which
+    needs a beam per baseline, included); importuvfits's 25 m default counts as ALMA's 12 m."""
+    dishes = {ACA_DISH_M if d == ACA_DISH_M else 12.0 for d in obs.dish_diameters_m}
+    if beam_model == "none" or not dishes:
+        return
+    if len(dishes) > 1:
+        raise ValueError(f"{obs.ms}: the ANTENNA table has {sorted(obs.dish_diameters_m)} m dishes: a heterogeneous "
+                         "array needs a primary beam per baseline, which is not modelled; image each array alone")
+    (dish,) = dishes
+    if dish != BEAM_DISHES[beam_model]:
+        right = next(m for m, d in BEAM_DISHES.items() if d == dish)
+        raise ValueError(f"{obs.ms}: the ANTENNA table says {dish:g} m dishes, but image.primary_beam is "
+                         f"{beam_model}; use primary_beam: {right}")
 
 
 def sin_offset(ra0_deg: float, dec0_deg: float, ra_deg: float, dec_deg: float) -> tuple[float, float]:
@@ -162,10 +194,7 @@ def pointing_responses(obs: Observation, npix: int, cell_arcsec: float, epsilon:
     if obs.is_mosaic and beam_model == "none":
         raise ValueError(f"{obs.ms}: a mosaic of {len(obs.pointings)} pointings needs each pointing's primary "
                          "beam (image.primary_beam alma12m); without it the pointings cannot be told apart")
-    if beam_model == "alma12m" and ACA_DISH_M in obs.dish_diameters_m:
-        raise ValueError(f"{obs.ms}: the ANTENNA table says {ACA_DISH_M:g} m dishes (ACA); the alma12m primary beam "
-                         "would be wrong by a factor 1.7 in size and no 7 m pattern is modelled yet (an Airy "
-                         "pattern matches CASA's 7 m .pb only to 2.5%); image a single field with primary_beam none")
+    check_dishes(obs, beam_model)
     out = []
     for pointing, rows, gridder in pointing_gridders(obs, cell_arcsec, epsilon, wgridding):
         at = sin_offset(obs.ra_deg, obs.dec_deg, pointing.ra_deg, pointing.dec_deg)
