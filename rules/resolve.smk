@@ -97,41 +97,41 @@ rule resolve:
         "step.py"
 
 
-if "continuum" in RESOLVE_RUNS:
-
-    rule resolve_continuum_table:
-        input:
-            components=f"{R}/continuum/components.ecsv",
-            skymodel=f"{R}/continuum/skymodel.fits",
-            images=compare_images("continuum"),
-            **resolve_files("continuum", ["samples", "mean", "std"]),
-        output:
-            csv=resolve_report(f"{R}/tables/resolve_continuum_peak_flux.csv", "resolve_continuum_peak_flux",
-                               "continuum"),
-            md=f"{R}/tables/resolve_continuum_peak_flux.md",
-            calibration_csv=resolve_report(f"{R}/tables/resolve_calibration.csv", "resolve_calibration",
-                                           "continuum"),
-            calibration_md=f"{R}/tables/resolve_calibration.md",
-            png=resolve_report(f"{R}/figures/resolve_continuum.png", "resolve_continuum_figure", "continuum"),
-            pdf=f"{R}/figures/resolve_continuum.pdf",
-        params:
-            step="resolve.steps:continuum_comparison",
-            methods=RESOLVE_RUNS["continuum"]["compare"]["methods"],
-            continuum=config["continuum"],
-            observation=config["observation"],
-            emission_fraction=RESOLVE_RUNS["continuum"]["compare"]["emission_fraction"],
-        log:
-            f"{LOGS}/resolve_continuum_table.log",
-        benchmark:
-            f"{BENCH}/resolve_continuum_table.tsv"
-        conda:
-            "../envs/nifty.yaml"
-        threads: 1
-        resources:
-            mem_mb=per_attempt(2000),
-            runtime=10,
-        script:
-            "step.py"
+# the simulated fields' tables; the continuum's rule is the template of the mosaic's and the decrement's, so it
+# exists (reading the continuum run's settings, which config.yaml always has) even when that run is off
+rule resolve_continuum_table:
+    input:
+        components=f"{R}/continuum/components.ecsv",
+        skymodel=f"{R}/continuum/skymodel.fits",
+        images=compare_images("continuum"),
+        **resolve_files("continuum", ["samples", "mean", "std"]),
+    output:
+        csv=resolve_report(f"{R}/tables/resolve_continuum_peak_flux.csv", "resolve_continuum_peak_flux",
+                           "continuum"),
+        md=f"{R}/tables/resolve_continuum_peak_flux.md",
+        calibration_csv=resolve_report(f"{R}/tables/resolve_calibration.csv", "resolve_calibration",
+                                       "continuum"),
+        calibration_md=f"{R}/tables/resolve_calibration.md",
+        png=resolve_report(f"{R}/figures/resolve_continuum.png", "resolve_continuum_figure", "continuum"),
+        pdf=f"{R}/figures/resolve_continuum.pdf",
+    params:
+        step="resolve.steps:continuum_comparison",
+        methods=RESOLVE["runs"]["continuum"]["compare"]["methods"],
+        continuum=config["continuum"],
+        observation=config["observation"],
+        emission_fraction=RESOLVE["runs"]["continuum"]["compare"]["emission_fraction"],
+    log:
+        f"{LOGS}/resolve_continuum_table.log",
+    benchmark:
+        f"{BENCH}/resolve_continuum_table.tsv"
+    conda:
+        "../envs/nifty.yaml"
+    threads: 1
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=10,
+    script:
+        "step.py"
 
 
 rule resolve_disk_table:
@@ -249,7 +249,7 @@ if "decrement" in RESOLVE_RUNS:
         params:
             step="resolve.steps:continuum_comparison",
             methods=RESOLVE_RUNS["decrement"]["compare"]["methods"],
-            continuum=config.get("decrement"),
+            continuum=config["decrement"],
             observation=config["observation"],
             emission_fraction=RESOLVE_RUNS["decrement"]["compare"]["emission_fraction"],
             label="Decrement field (signed sky)",

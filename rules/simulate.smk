@@ -28,7 +28,7 @@ rule simulate_casa:
         "step.py"
 
 
-rule simulate_mosaic:
+use rule simulate_casa as simulate_mosaic with:
     input:
         skymodel=f"{R}/continuum/skymodel.fits",
     output:
@@ -46,11 +46,3 @@ rule simulate_mosaic:
         casa=f"{LOGS}/simulate_mosaic.casa.log",
     benchmark:
         f"{BENCH}/simulate_mosaic.tsv"
-    conda:
-        "../envs/casa.yaml"
-    threads: 1
-    resources:
-        mem_mb=per_attempt(4000),
-        runtime=30,
-    script:
-        "step.py"

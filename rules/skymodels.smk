@@ -31,7 +31,7 @@ if "decrement" in config:
             catalogue=f"{R}/decrement/components.ecsv",
         params:
             step="skymodels:write_continuum_field",
-            continuum=config.get("decrement"),
+            continuum=config["decrement"],
             observation=config["observation"],
         log:
             f"{LOGS}/decrement_skymodel.log",

@@ -84,6 +84,18 @@ def test_a_peak_the_data_do_not_show_stops_the_run():
     diagnostics.check_converged(obs, np.array([extended]), np.array([truth]), ENERGIES, "x", 2, single(obs))
 
 
+def test_a_trough_the_data_do_not_show_stops_the_run():
+    """A signed sky's runaway absorption: a deep compact trough off extended emission, which the data lack."""
+    extended = 0.5 * gaussian_2d(NPIX, NPIX, 32, 32, 16.0, 12.0, 0.0)
+    obs, gridder, truth = observe(extended)
+    spike = np.zeros((NPIX, NPIX))
+    spike[12, 12] = -0.8 * np.sqrt(np.mean(np.abs(truth) ** 2))
+    model = gridder.degrid(extended + spike)
+    assert diagnostics.reduced_chi2(obs, model) < diagnostics.reduced_chi2(obs, np.zeros_like(model))
+    with pytest.raises(DivergenceError, match=r"dirty image has a trough of .* beyond what the data allow"):
+        diagnostics.check_converged(obs, np.array([extended + spike]), np.array([model]), ENERGIES, "x", 2, single(obs))
+
+
 def test_energy_rising_over_the_last_phase_stops_the_run():
     obs, gridder, truth = observe(SKY)
     rise = 0.02 * obs.nvis

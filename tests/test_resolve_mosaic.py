@@ -95,8 +95,8 @@ def test_response_reproduces_simobserve_on_every_pointing(mosaic):
 
 
 def test_w_correction_changes_nothing_here(mosaic):
-    """ducc0's shifted-centre gridding with and without w-term agrees on a compact mosaic (a sign error in
-    either path's centre would not)."""
+    """ducc0's shifted-centre gridding with and without its w-term agrees on a compact mosaic: the offsets may
+    run through either path (the sign of the shift itself is pinned against simobserve above)."""
     image = truth()
     plain, wterm = (response.predict(response.pointing_responses(mosaic, MODEL_NPIX, MODEL_CELL, 1e-7, w, "alma12m"),
                                      image, mosaic.nvis) for w in (False, True))

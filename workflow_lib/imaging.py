@@ -75,7 +75,8 @@ def tclean_to_fits(*, ms: str, skymodel: str, method: dict | None = None, niter:
 
     ``products`` maps product keywords (``image``, ``image_pbcor``, ``psf``, ...;
     see :func:`product_key`) to FITS paths; ``method=None`` is the dirty image.
-    ``selection`` adds tclean's data selection (``field``, ``spw``, ``datacolumn``).
+    ``selection`` adds tclean's data selection (``field``, ``spw``, ``datacolumn``) and, for a mosaic, its
+    ``gridder``.
     """
     from astropy.io import fits
 

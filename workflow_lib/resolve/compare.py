@@ -16,6 +16,7 @@ import numpy as np
 from astropy.table import Table
 
 from .. import figures, fitsio, skymodels, tables
+from ..units import ARCSEC
 from . import response
 
 
@@ -114,10 +115,17 @@ def component_flux_table(components_ecsv: str, skymodel_fits: str, images: dict[
     return table
 
 
-def truth_on_grid(continuum: dict, observation: dict, grid: fitsio.Grid) -> np.ndarray:
-    """The continuum field's components rendered (pixel-integrated, Jy/pixel) on the RESOLVE grid."""
-    spec = {**continuum, "npix": grid.nx, "cell_arcsec": grid.cell_arcsec}
-    image, _, _ = skymodels.continuum_field(spec, observation)
+def truth_on_grid(field: dict, observation: dict, grid: fitsio.Grid) -> np.ndarray:
+    """A simulated field's components (its config section) rendered (pixel-integrated, Jy/pixel) on the RESOLVE
+    grid, whose centre may lie off the phase centre (a mosaic's is the pointings' mean direction)."""
+    centre = observation["phase_centre"]
+    east, north = (v / ARCSEC for v in response.sin_offset(centre["ra_deg"], centre["dec_deg"], grid.ra_deg,
+                                                          grid.dec_deg))
+    components = [{**c, "offset_arcsec": [c["offset_arcsec"][0] - east, c["offset_arcsec"][1] - north]}
+                  for c in field["components"]]
+    spec = {**field, "npix": grid.nx, "cell_arcsec": grid.cell_arcsec, "components": components}
+    image, _, _ = skymodels.continuum_field(spec, {**observation, "phase_centre": {"ra_deg": grid.ra_deg,
+                                                                                  "dec_deg": grid.dec_deg}})
     return image[0]
 
 

@@ -88,8 +88,9 @@ def absorption_offset(obs: Observation, npix: int, cell_arcsec: float) -> tuple[
     gridders = response.pointing_gridders(obs, cell_arcsec, 1e-4, False)
     trough = -diagnostics.dirty_peak(obs, gridders, -obs.vis, npix)
     peak = diagnostics.dirty_peak(obs, gridders, obs.vis, npix)
-    sidelobe = max(-float(g.grid(obs.weight[rows].astype(np.complex128), npix).min() / obs.weight[rows].sum())
-                   for _, rows, g in gridders)
+    # each pointing's PSF, centred (the phase shift of its gridder would move it off the grid's centre)
+    sidelobe = max(-float(response.Gridder(g.uvw, cell_arcsec, 1e-4, False).grid(
+        obs.weight[rows].astype(np.complex128), npix).min() / obs.weight[rows].sum()) for _, rows, g in gridders)
     sigma = max(1 / np.sqrt(obs.weight[rows].sum()) for _, rows, _ in gridders)
     floor = max(peak, 0.0) * max(sidelobe, 0.0) + ABSORPTION_SIGMA * sigma
     if trough > -floor:

@@ -10,7 +10,7 @@ A run ends with :class:`DivergenceError` (and writes no products) when its
 posterior has non-finite values, when its mean fits the data worse than an
 empty image does, when its mean's dirty image peaks far above the data's
 (more than :data:`PEAK_FACTOR` times it plus :data:`PEAK_SIGMA` noise
-sigmas), when the energy rose over the last phase of the schedule (by more
+sigmas) or has a trough as far below the data's deepest, when the energy rose over the last phase of the schedule (by more
 than :data:`ENERGY_RISE` per visibility, i.e. the reduced chi-square rising by
 about that much: not converged), or when more of its apparent flux lies in the
 image border than a uniform sky would put there.
@@ -165,6 +165,12 @@ def check_converged(obs: Observation, apparent_samples: np.ndarray, model_vis: n
     if model_peak > bound:
         raise DivergenceError(f"{where} diverged: its posterior mean's dirty image peaks at {model_peak:.4g} Jy/beam, "
                               f"beyond what the data allow (their dirty image peaks at {data_peak:.4g} Jy/beam)")
+    # the same for troughs: a signed sky's absorption can run away as its emission can
+    data_trough, model_trough = -dirty_peak(obs, gridders, -obs.vis, npix), -dirty_peak(obs, gridders, -mean_vis, npix)
+    if model_trough < -(PEAK_FACTOR * max(-data_trough, 0.0) + PEAK_SIGMA * noise):
+        raise DivergenceError(f"{where} diverged: its posterior mean's dirty image has a trough of {model_trough:.4g} "
+                              f"Jy/beam, beyond what the data allow (their dirty image's deepest is "
+                              f"{data_trough:.4g} Jy/beam)")
     phase = energies[-last_phase:]
     if phase.size > 1 and phase[-1] - phase[0] > ENERGY_RISE * obs.nvis:
         raise DivergenceError(f"{where} did not converge: the energy rose from {phase[0]:.8g} to {phase[-1]:.8g} "

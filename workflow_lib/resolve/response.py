@@ -231,7 +231,7 @@ class Response(ift.LinearOperator):
         self._capability = self.TIMES | self.ADJOINT_TIMES
         self.pointings = pointings
 
-    @property
+    @functools.cached_property
     def factor(self) -> np.ndarray:
         """Pixel factor of the best-placed pointing at each pixel (the only one for a single field)."""
         return np.max([p.factor for p in self.pointings], axis=0)

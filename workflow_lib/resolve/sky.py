@@ -47,13 +47,14 @@ def padded_size(npix: int, padding: float) -> int:
 ABSORPTION_PREFIX = "absorption_"
 
 
-def _log_field(padded: ift.RGSpace, prior: dict, prefix: str, label: str):
-    """A correlated field in ln(Jy/sr) and its hyperparameter operators (names prefixed by ``label``)."""
+def _log_field(padded: ift.RGSpace, prior: dict, prefix: str, label: str, symbol: str = "I"):
+    """A correlated field in ln(Jy/sr) and its hyperparameter operators (names prefixed by ``label``; ``symbol``
+    the brightness whose log it is)."""
     field = ift.SimpleCorrelatedField(
         padded, offset_mean=prior["offset"], offset_std=prior["zero_mode"], fluctuations=prior["fluctuations"],
         flexibility=prior["flexibility"], asperity=prior["asperity"], loglogavgslope=prior["slope"], prefix=prefix)
     mean_log = ift.ContractionOperator(padded, None).scale(1.0 / padded.size) @ field
-    hyper = {f"{label}offset (mean of ln I/(Jy/sr))": (mean_log, f"{prior['offset']:g}")}
+    hyper = {f"{label}offset (mean of ln {symbol}/(Jy/sr))": (mean_log, f"{prior['offset']:g}")}
     transforms = [("zero mode", "zeromode", prior["zero_mode"], ift.LognormalTransform),
                   ("fluctuations", "fluctuations", prior["fluctuations"], ift.LognormalTransform),
                   ("slope", "loglogavgslope", prior["slope"], ift.NormalTransform),
@@ -80,7 +81,7 @@ def sky_model(npix: int, cell_arcsec: float, padding: float, prior: dict) -> Sky
     crop = ift.FieldZeroPadder(domain, (n, n)).adjoint
     sky = crop @ field.exp()
     if signed(prior):
-        absorption, more = _log_field(padded, prior["absorption"], ABSORPTION_PREFIX, "absorption ")
+        absorption, more = _log_field(padded, prior["absorption"], ABSORPTION_PREFIX, "absorption ", "A")
         sky = sky - crop @ absorption.exp()
         hyper.update(more)
     points = prior["point_sources"]

@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 
 def image_grid(obs: observation.Observation, npix: int, cell_arcsec: float) -> fitsio.Grid:
-    """The RESOLVE image grid: centred on the field's phase centre, at the data's mean frequency."""
+    """The RESOLVE image grid: centred on the field's phase centre (a mosaic's: its pointings' mean direction),
+    at the data's mean frequency."""
     return fitsio.Grid(nx=npix, ny=npix, cell_arcsec=cell_arcsec, ra_deg=obs.ra_deg, dec_deg=obs.dec_deg,
                        freq0_hz=obs.mean_freq_hz, dfreq_hz=obs.bandwidth_hz, nchan=1)
 
@@ -157,7 +158,7 @@ def disk_comparison(*, ms: str, images: list[str], models: list[str], methods: l
     tables.write_table(table, csv, md, "Peak (Jy/beam) and flux within radii of the disk centre (Jy), "
                        "tCLEAN and RESOLVE", params=params)
     # tCLEAN's model of a mosaic (gridder mosaic) is the sky itself, of one field the sky seen by its beam
-    model_beam = primary_beam if obs.is_mosaic else "none"
+    model_beam = primary_beam if data["mosaic"] else "none"
     predicted = {f"tclean_{m}": compare.predicted_visibilities(obs, path, model_beam)
                  for m, path in zip(methods, models)}
     predicted["resolve"] = compare.predicted_visibilities(obs, mean, primary_beam, samples)
