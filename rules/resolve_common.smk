@@ -89,13 +89,22 @@ def fetched_data(wildcards):
 
 
 DATA_DRIVEN_NPIX = 1024  # what memory and run time assume for a grid the data will choose
+# what memory assumes for a real mosaic, whose pointings and windows are only known once it is read
+ASSUMED_MOSAIC_POINTINGS, ASSUMED_WINDOWS = 50, 4
 
 
 def resolve_mem_mb(wildcards, attempt):
-    """Memory in MB: visibilities are small next to the images, samples and FFT buffers of the model (times
-    the attempt, as `per_attempt`)."""
-    npix = RESOLVE["runs"][wildcards.run]["image"]["npix"] or DATA_DRIVEN_NPIX
-    return int(3000 + 0.02 * npix**2) * attempt
+    """Memory in MB: visibilities are small next to the images, samples and FFT buffers of the model, plus,
+    for a mosaic, the fast path's PSF and dirty image per pointing and window beyond the first (about 40 bytes
+    per image pixel each); times the attempt, as `per_attempt`."""
+    run = RESOLVE["runs"][wildcards.run]
+    npix = run["image"]["npix"] or DATA_DRIVEN_NPIX
+    blocks = 1
+    if run["data"]["mosaic"]:
+        pointings = (len(config["mosaic"]["pointings_arcsec"]) if wildcards.run == "mosaic"
+                     else ASSUMED_MOSAIC_POINTINGS)
+        blocks = pointings * (len(run["data"]["spws"] or []) or ASSUMED_WINDOWS)
+    return int(3000 + 0.02 * npix**2 + 4e-5 * npix**2 * (blocks - 1)) * attempt
 
 
 def resolve_runtime(wildcards):

@@ -199,7 +199,7 @@ def read(ms: str | os.PathLike, column: str = "DATA", field: int | str | None = 
                       vis_difference=difference if np.all(np.isfinite(difference)) else None,
                       pointings=pointings,
                       pointing_index=np.concatenate([np.full(p[1].size, k) for k, _, p in parts]) if mosaic else None,
-                      dish_diameters_m=dish_diameters(path))
+                      dish_diameters_m=dish_diameters(path, [f[0] for f in fields]))
     if mosaic:
         log.info("%s: mosaic of %d pointings (%s), image centre RA %.6f Dec %.6f deg", path, len(pointings),
                  ", ".join(f"{n} {c}" for n, c in zip((p.name for p in pointings),
@@ -209,10 +209,14 @@ def read(ms: str | os.PathLike, column: str = "DATA", field: int | str | None = 
     return obs
 
 
-def dish_diameters(ms) -> tuple[float, ...]:
-    """The distinct DISH_DIAMETER values (m) of the antennas that appear in the main table."""
+def dish_diameters(ms, field_ids: list[int]) -> tuple[float, ...]:
+    """The distinct DISH_DIAMETER values (m) of the antennas that observed the fields ``field_ids``."""
     with msio.table(ms) as tb:
-        used = np.union1d(np.unique(tb.getcol("ANTENNA1")), np.unique(tb.getcol("ANTENNA2")))
+        sub = tb.query(f"FIELD_ID IN [{', '.join(map(str, field_ids))}]", columns="ANTENNA1, ANTENNA2")
+        try:
+            used = np.union1d(np.unique(sub.getcol("ANTENNA1")), np.unique(sub.getcol("ANTENNA2")))
+        finally:
+            sub.close()
     with msio.table(ms / "ANTENNA") as tb:
         return tuple(float(d) for d in np.unique(tb.getcol("DISH_DIAMETER")[used]))
 
