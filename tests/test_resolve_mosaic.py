@@ -73,6 +73,21 @@ def test_reads_every_pointing_with_its_phase_centre(mosaic_ms):
     assert single.nvis == counts[2] and not single.is_mosaic
 
 
+def test_a_mosaic_field_without_usable_data_is_named(mosaic_ms, tmp_path):
+    import shutil
+
+    from workflow_lib import msio
+
+    copy = tmp_path / "flagged.ms"
+    shutil.copytree(mosaic_ms, copy)
+    with msio.table(copy, writable=True) as tb:
+        flags = tb.getcol("FLAG")
+        flags[..., tb.getcol("FIELD_ID") == 3] = True
+        tb.putcol("FLAG", flags)
+    with pytest.raises(ValueError, match=r"mosaic fields \['sim.alma.cycle9.1_3'\] have no usable visibilities"):
+        observation.read(copy, mosaic=True)
+
+
 def test_response_reproduces_simobserve_on_every_pointing(mosaic):
     """Each pointing's visibilities: the sky through the 12 m beam centred on that pointing, phased to it.
 

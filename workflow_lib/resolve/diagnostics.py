@@ -10,10 +10,11 @@ A run ends with :class:`DivergenceError` (and writes no products) when its
 posterior has non-finite values, when its mean fits the data worse than an
 empty image does, when its mean's dirty image peaks far above the data's
 (more than :data:`PEAK_FACTOR` times it plus :data:`PEAK_SIGMA` noise
-sigmas) or has a trough as far below the data's deepest, when the energy rose over the last phase of the schedule (by more
-than :data:`ENERGY_RISE` per visibility, i.e. the reduced chi-square rising by
-about that much: not converged), or when more of its apparent flux lies in the
-image border than a uniform sky would put there.
+sigmas) or has a trough as far below the data's deepest, when the energy
+rose over the last phase of the schedule (by more than :data:`ENERGY_RISE`
+per visibility, i.e. the reduced chi-square rising by about that much: not
+converged), or when more of its apparent flux lies in the image border than
+a uniform sky would put there.
 """
 
 from __future__ import annotations

@@ -178,7 +178,7 @@ def read(ms: str | os.PathLike, column: str = "DATA", field: int | str | None = 
         if missing:
             raise ValueError(f"{path}: mosaic fields {[fields[k][1] for k in missing]} have no usable "
                              f"visibilities in spectral windows {selected} (all flagged, NaN or zero weight); "
-                             "flag them out of the measurement set or image the others one by one")
+                             "split the others into their own measurement set (CASA split) to image them")
     usable = sum(p[1].size for _, _, p in parts)
     if counts["flagged"] == counts["total"]:
         raise ValueError(f"{path}: all {counts['total']} visibilities of field {field_name!r} in spectral windows "
