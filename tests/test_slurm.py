@@ -35,6 +35,8 @@ GPU_RULES = {"train_blobsfinder", "train_deepgru", "train_resnet", "deepfocus_op
 MEMORY_KILLED_RULE = "deepfocus_pybdsf"  # its first attempt asks for less than Python needs: SLURM kills it
 MEMORY_KILLED_MB = (100, 3000)           # first attempt, retry
 CANCELLED_RULE = "train_deepgru"         # scancel'ed while it runs: retried with twice its memory
+TERMINATING = "Terminating processes on user request"   # what Snakemake logs when it heard the SIGINT
+INTERRUPT_TRIES, INTERRUPT_HEARD_S = 5, 5.0
 INTERRUPT_AFTER = "dataset_manifest"  # the first run gets SIGINT when this rule is done: after the shards,
                                       # before the training and the rules above
 STEPS = re.compile(r"^(\d+) of (\d+) steps")
@@ -156,7 +158,15 @@ def interrupted_run(cmd: list[str], env: dict, log: Path) -> None:
             while proc.poll() is None and f"(Rule: {INTERRUPT_AFTER})" not in log.read_text():
                 assert time.monotonic() < deadline, f"{INTERRUPT_AFTER} not done in {RUN_TIMEOUT_S} s"
                 time.sleep(0.5)
-            proc.send_signal(signal.SIGINT)
+            # a SIGINT that lands while Snakemake is inside the plugin's sbatch call can be swallowed there (seen in
+            # CI: the run went on to the end); resend until Snakemake says it is terminating
+            for _ in range(INTERRUPT_TRIES):
+                proc.send_signal(signal.SIGINT)
+                heard = time.monotonic() + INTERRUPT_HEARD_S
+                while proc.poll() is None and TERMINATING not in log.read_text() and time.monotonic() < heard:
+                    time.sleep(0.5)
+                if proc.poll() is not None or TERMINATING in log.read_text():
+                    break
             proc.wait(timeout=300)
         finally:
             if proc.poll() is None:
