@@ -3,7 +3,6 @@ the fast path against the exact one, and the fluxes of a short inference against
 
 import dataclasses
 
-import nifty8 as ift
 import numpy as np
 import pytest
 
@@ -12,6 +11,8 @@ from workflow_lib.resolve import defaults, likelihood, noise, observation, produ
 from workflow_lib.resolve import steps as run
 from workflow_lib.simulate.casa_backend import simobserve
 from workflow_lib.skymodels import gaussian_2d
+
+from test_resolve_response import assert_same_likelihood
 
 RA0, DEC0 = 239.1746, -35.0
 MODEL_NPIX, MODEL_CELL = 128, 0.4      # the sky model simobserve observes: 51.2 arcsec
@@ -128,14 +129,7 @@ def test_fast_mosaic_likelihood_equals_the_exact_one(mosaic):
     noise_model = noise.noise_model(mosaic, {"model": "scale", "scale": [1.0, 0.5]})
     exact = likelihood.build(mosaic, model, noise_model, R, "exact")
     fast = likelihood.build(mosaic, model, noise_model, R, "psf", response.ImagePlaneNormal(mosaic, R))
-    ift.random.push_sseq_from_seed(3)
-    position, probe = ift.from_random(exact.energy.domain), ift.from_random(exact.energy.domain)
-    ift.random.pop_sseq()
-    lin_e = exact.energy(ift.Linearization.make_var(position, want_metric=True))
-    lin_f = fast.energy(ift.Linearization.make_var(position, want_metric=True))
-    assert lin_f.val.val == pytest.approx(lin_e.val.val, rel=1e-8)
-    assert (lin_f.gradient - lin_e.gradient).norm() < 1e-7 * lin_e.gradient.norm()
-    assert (lin_f.metric(probe) - lin_e.metric(probe)).norm() < 1e-7 * lin_e.metric(probe).norm()
+    assert_same_likelihood(exact, fast, seed=3)
 
 
 def test_a_mosaic_needs_a_primary_beam(mosaic):

@@ -30,6 +30,12 @@ def _stats(values) -> tuple[float, float]:
     return float(values.mean()), float(values.std(ddof=1))
 
 
+def _ratio_summary(table: Table, name: str) -> str:
+    """The mean |ratio - 1| of tCLEAN image ``name`` and of RESOLVE through its beam, for a table's note."""
+    return (f"{name} beam: mean |ratio - 1| tCLEAN {np.mean(np.abs(table[f'{name}_ratio'] - 1)):.3f}, "
+            f"RESOLVE {np.mean(np.abs(table[f'resolve_{name}_ratio'] - 1)):.3f}")
+
+
 def continuum_peak_table(components_ecsv: str, skymodel_fits: str, images: dict[str, str], samples_h5: str,
                          mean_fits: str) -> Table:
     """Table 2: per component, model and tCLEAN peaks (``tables.continuum_peak_fluxes``) plus RESOLVE's.
@@ -56,8 +62,7 @@ def continuum_peak_table(components_ecsv: str, skymodel_fits: str, images: dict[
         table[f"resolve_{name}_mjy_beam"] = mean
         table[f"resolve_{name}_std_mjy_beam"] = std
         table[f"resolve_{name}_ratio"] = mean / table[f"model_{name}_mjy_beam"]
-        summary.append(f"{name} beam: mean |ratio - 1| tCLEAN {np.mean(np.abs(table[f'{name}_ratio'] - 1)):.3f}, "
-                       f"RESOLVE {np.mean(np.abs(table[f'resolve_{name}_ratio'] - 1)):.3f}")
+        summary.append(_ratio_summary(table, name))
     table.meta["note"] = ("peaks in mJy/beam within max(beam, component) FWHM of the true position; model_<image> is "
                           "the sky model and resolve_<image> each RESOLVE sample (mean, std over samples) convolved "
                           "with that tCLEAN image's restoring beam; " + "; ".join(summary))
@@ -107,8 +112,7 @@ def component_flux_table(components_ecsv: str, skymodel_fits: str, images: dict[
         table[f"resolve_{name}_std_mjy"] = resolve.std(axis=1, ddof=1)
         table[f"resolve_{name}_ratio"] = resolve.mean(axis=1) / expected
         table.meta[f"beam_{name}_arcsec_arcsec_deg"] = list(beam)
-        summary.append(f"{name} beam: mean |ratio - 1| tCLEAN {np.mean(np.abs(table[f'{name}_ratio'] - 1)):.3f}, "
-                       f"RESOLVE {np.mean(np.abs(table[f'resolve_{name}_ratio'] - 1)):.3f}")
+        summary.append(_ratio_summary(table, name))
     table.meta["note"] = ("integrated flux in mJy within 1.5 FWHM + one beam of the true position, the sky model "
                           "(model_<image>) and each RESOLVE sample (mean, std over samples) convolved with that "
                           "tCLEAN image's restoring beam; negative for a decrement; " + "; ".join(summary))
