@@ -287,6 +287,8 @@ class ImagePlaneNormal:
                 self._block_pointing.append(k)
         self.kernels, self.dirty, self.const = np.array(kernels), np.array(dirty), np.array(const)
         self._block_spw = np.array(self._block_spw)
+        self._pointing_blocks = [[k for k, q in enumerate(self._block_pointing) if q == p]
+                                 for p in range(len(R.pointings))]
         self._combined = {}
         # rfft keeps half of the spectrum: columns 0 and npix are their own mirror, the others count twice
         self._parseval = np.full(npix + 1, 2.0)
@@ -298,9 +300,6 @@ class ImagePlaneNormal:
         """Single-threaded, as :meth:`convolve`'s inverse: from 256 x 256 on, ducc0's real FFTs round
         differently on another thread count (its complex and Hartley transforms do not)."""
         return ducc0.fft.r2c(image, nthreads=1)
-
-    def _blocks(self, pointing: int) -> list[int]:
-        return [k for k, p in enumerate(self._block_pointing) if p == pointing]
 
     def _per_spw(self, values: np.ndarray) -> np.ndarray:
         return np.bincount(self._block_spw, weights=values, minlength=self.nspw)
@@ -317,8 +316,7 @@ class ImagePlaneNormal:
         key = beta.tobytes()
         cached = self._combined.get(pointing)
         if cached is None or cached[0] != key:
-            blocks = self._blocks(pointing)
-            cached = (key, sum(beta[self._block_spw[k]] * self.kernels[k] for k in blocks))
+            cached = (key, sum(beta[self._block_spw[k]] * self.kernels[k] for k in self._pointing_blocks[pointing]))
             self._combined[pointing] = cached
         return cached[1]
 
@@ -333,17 +331,16 @@ class ImagePlaneNormal:
         shats = [f * sky for f in self.factors]
         spectra = [self.transform(shat) for shat in shats]
         values = np.empty(len(self.kernels))
-        for k, (kernel, dirty) in enumerate(zip(self.kernels, self.dirty)):
-            p = self._block_pointing[k]
-            spectrum = spectra[p]
-            power = (spectrum.real ** 2 + spectrum.imag ** 2) * self._parseval
-            values[k] = 0.5 * np.vdot(kernel, power) - np.vdot(dirty, shats[p]) + self.const[k]
+        for p, (spectrum, shat) in enumerate(zip(spectra, shats)):
+            power = (spectrum.real ** 2 + spectrum.imag ** 2) * self._parseval   # once per pointing
+            for k in self._pointing_blocks[p]:
+                values[k] = 0.5 * np.vdot(self.kernels[k], power) - np.vdot(self.dirty[k], shat) + self.const[k]
         return self._per_spw(values), spectra
 
     def gradient(self, spectra: list[np.ndarray], beta: np.ndarray) -> np.ndarray:
         """d/ds of sum_b beta_b half_chi2_b."""
         return sum(f * (self.convolve(spectrum, p, beta)
-                        - sum(beta[self._block_spw[k]] * self.dirty[k] for k in self._blocks(p)))
+                        - sum(beta[self._block_spw[k]] * self.dirty[k] for k in self._pointing_blocks[p]))
                    for p, (f, spectrum) in enumerate(zip(self.factors, spectra)))
 
     def apply_metric(self, x: np.ndarray, beta: np.ndarray) -> np.ndarray:
