@@ -123,6 +123,8 @@ def resolve_outputs():
     out = []
     for run in RESOLVE_RUNS:
         out += list(resolve_files(run).values())
+        if RESOLVE_RUNS[run]["data"]["cube"]:   # mean and std cubes; no comparison with tCLEAN's cube yet
+            continue
         if run == "continuum":
             out += [f"{R}/tables/resolve_continuum_peak_flux.md", f"{R}/tables/resolve_calibration.md"]
         elif run == "mosaic":

@@ -215,3 +215,42 @@ def test_a_mosaic_measurement_set_runs_by_configuration_only(tmp_path):
     empty = fit["reduced_chi2_empty_image"][fit["selection"] == "uv bin 0"][0]
     assert uv["tclean_hogbom_natural_chi2"][0] < empty and uv["resolve_chi2"][0] < empty
     assert "mosaic of 3 pointings" in (tmp_path / "results" / "tiny" / "logs" / "resolve" / "field3.log").read_text()
+
+
+def test_a_cube_measurement_set_runs_by_configuration_only(tmp_path):
+    """Anyone's line cube: ``data: {path, cube: true}`` gives RESOLVE mean and std cubes with the channels'
+    spectral WCS and the spectral hyperparameters; the run's targets hold no tCLEAN comparison (not built)."""
+    from test_resolve_cube import DF, F0, NCHAN, OBSERVATION, truth
+    from workflow_lib.simulate.casa_backend import simobserve
+    from workflow_lib.simulate.noise import add_thermal_noise
+
+    grid = fitsio.Grid(nx=48, ny=48, cell_arcsec=0.4, ra_deg=239.1746, dec_deg=-35.0, freq0_hz=F0, dfreq_hz=DF,
+                       nchan=NCHAN)
+    fitsio.write_cube(tmp_path / "sky.fits", truth(), grid.header("Jy/pixel"), params={})
+    ms = simobserve(str(tmp_path / "sky.fits"), str(tmp_path / "cube.ms"), OBSERVATION, str(tmp_path / "casa.log"))
+    add_thermal_noise(str(ms), {"rms_jy_per_beam": 2e-3}, np.random.default_rng(1), 48, 0.4)
+    cfg = raw_tiny()
+    cfg["resolve"]["runs"]["lines"] = {
+        "data": {"path": str(ms), "cube": True}, "image": {"npix": 48, "cell_arcsec": 0.4},
+        **RESOLVE_TINY, "sky": {"offset": 18.0, "fluctuations": [1.5, 0.5], "slope": [-3.0, 0.5]},
+        "inference": {"schedule": [
+            {"iterations": 2, "samples": 1, "learn_noise": False, "kl_iterations": 15, "sampling_iterations": 60},
+            {"iterations": 2, "samples": 1, "kl_iterations": 15, "sampling_iterations": 60}]}}
+    overlay = tmp_path / "cube.yaml"
+    overlay.write_text(yaml.safe_dump(cfg))
+    products = tmp_path / "results" / "tiny" / "lines" / "resolve"
+    result = run_snakemake(tmp_path, str(products.relative_to(tmp_path) / "mean.fits"), configfile=overlay)
+    assert result.returncode == 0, result.stderr[-5000:]
+    for name in ("mean", "std"):
+        cube, header = fitsio.read_cube(products / f"{name}.fits")
+        assert cube.shape == (NCHAN, 48, 48)
+        assert (header["CTYPE3"], header["CRVAL3"], header["CDELT3"]) == ("FREQ", F0, DF)
+    hyper = Table.read(products / "hyperparameters.csv")
+    assert {"spectral fluctuations", "spectral slope", "fluctuations"} <= set(hyper["parameter"])
+    # the brightest channel of the first source's line is the brightest plane of the mean
+    mean, _ = fitsio.read_cube(products / "mean.fits")
+    assert int(np.argmax(mean.sum(axis=(1, 2)))) in (4, 5, 6, 7)
+    # the default targets: the cube's products and no tCLEAN image or disk table of it
+    dry = run_snakemake(tmp_path, "-n", configfile=overlay)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert "observed=lines" not in dry.stdout and "resolve_lines_flux" not in dry.stdout

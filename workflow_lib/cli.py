@@ -109,7 +109,7 @@ def cmd_tclean(args) -> None:
         raise UsageError(f"--method {', '.join(unknown)}: not defined in imaging.methods ({', '.join(methods)})")
     field = int(args.field) if args.field and args.field.isdigit() else args.field
     data = {"column": args.column, "field": field, "mosaic": args.mosaic, "spws": args.spw, "channels": None,
-            "average_channels": False}
+            "average_channels": False, "cube": False}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ms = _measurement_set(args.ms, out, "imported")

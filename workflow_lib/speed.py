@@ -109,6 +109,8 @@ def speed_table(benchmarks: dict, cfg: dict, deepfocus_timing: str | None = None
         resolve = add("imaging", f"RESOLVE {run} ({spec['response']['mode']} mode)",
                       _image_size(spec["image"]["npix"]) if spec["image"]["npix"] else "from the data",
                       files("resolve", run))
+        if spec["data"]["cube"]:   # no tCLEAN cube beside it (rules/report_common.smk)
+            continue
         methods, target = spec["compare"]["methods"], spec["data"].get("simulated") or run
         grid = cfg[target]["npix"] if spec["data"].get("simulated") else spec["compare"]["npix"]
         for method in methods:

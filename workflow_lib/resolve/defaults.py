@@ -23,7 +23,7 @@ import logging
 import numpy as np
 
 from ..units import ARCSEC, C_LIGHT, RAD_TO_ARCSEC
-from . import diagnostics, response, sky
+from . import diagnostics, response, settings
 from .observation import Observation
 
 log = logging.getLogger(__name__)
@@ -90,8 +90,8 @@ def absorption_offset(obs: Observation, npix: int, cell_arcsec: float) -> tuple[
     peak = diagnostics.dirty_peak(obs, gridders, obs.vis, npix)
     # each pointing's PSF, centred (the phase shift of its gridder would move it off the grid's centre)
     sidelobe = max(-float(response.Gridder(g.uvw, cell_arcsec, 1e-4, False).grid(
-        obs.weight[rows].astype(np.complex128), npix).min() / obs.weight[rows].sum()) for _, rows, g in gridders)
-    sigma = max(1 / np.sqrt(obs.weight[rows].sum()) for _, rows, _ in gridders)
+        obs.weight[rows].astype(np.complex128), npix).min() / obs.weight[rows].sum()) for *_, rows, g in gridders)
+    sigma = max(1 / np.sqrt(obs.weight[rows].sum()) for *_, rows, _ in gridders)
     floor = max(peak, 0.0) * max(sidelobe, 0.0) + ABSORPTION_SIGMA * sigma
     if trough > -floor:
         raise ValueError(f"{obs.ms}: sky.absorption is on, but the dirty image's deepest trough, {trough:.3g} "
@@ -133,7 +133,7 @@ def complete(obs: Observation, spec: dict) -> tuple[dict, dict]:
     if spec["sky"]["offset"] is None:
         spec["sky"]["offset"], how = sky_offset(obs, image["npix"], image["cell_arcsec"])
         chosen["sky.offset"] = (spec["sky"]["offset"], how)
-    if sky.signed(spec["sky"]) and spec["sky"]["absorption"]["offset"] is None:
+    if settings.signed(spec["sky"]) and spec["sky"]["absorption"]["offset"] is None:
         offset, how = absorption_offset(obs, image["npix"], image["cell_arcsec"])
         spec["sky"]["absorption"]["offset"] = offset
         chosen["sky.absorption.offset"] = (offset, how)

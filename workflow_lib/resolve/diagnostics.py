@@ -122,21 +122,21 @@ def profile_comparison(obs: Observation, models: dict[str, np.ndarray], nbins: i
 
 
 def border_fraction(image: np.ndarray, border: float = BORDER) -> float:
-    """Fraction of the positive flux of ``image`` in its border ring."""
+    """Fraction of the positive flux of ``image`` (or of a cube, over all planes) in its border ring."""
     flux = np.clip(image, 0, None)
-    ny, nx = flux.shape
+    ny, nx = flux.shape[-2:]
     by, bx = max(1, int(round(ny * border))), max(1, int(round(nx * border)))
-    inner = flux[by:ny - by, bx:nx - bx].sum()
+    inner = flux[..., by:ny - by, bx:nx - bx].sum()
     total = flux.sum()
     return float((total - inner) / total) if total > 0 else 0.0
 
 
 def dirty_peak(obs: Observation, gridders: list[tuple], vis: np.ndarray, npix: int) -> float:
     """Peak (Jy/beam) of the natural-weighted dirty image of ``vis`` at the observation's uv points (of a
-    mosaic: the highest of its pointings' dirty images); ``gridders``: (pointing, rows, gridder) of each
-    pointing, as :func:`.response.pointing_gridders`."""
+    mosaic or a cube: the highest of its pointings' and planes' dirty images); ``gridders``: (pointing,
+    plane, rows, gridder) of each, as :func:`.response.pointing_gridders`."""
     weighted = obs.weight * vis
-    return max(float(g.grid(weighted[rows], npix).max() / obs.weight[rows].sum()) for _, rows, g in gridders)
+    return max(float(g.grid(weighted[rows], npix).max() / obs.weight[rows].sum()) for *_, rows, g in gridders)
 
 
 def check_converged(obs: Observation, apparent_samples: np.ndarray, model_vis: np.ndarray, history: list[dict],
@@ -157,9 +157,9 @@ def check_converged(obs: Observation, apparent_samples: np.ndarray, model_vis: n
         raise DivergenceError(f"{where} diverged: its posterior mean fits the data worse than an empty image "
                               f"(reduced chi^2 {chi2:.4g} against {empty:.4g})")
     npix = apparent_samples.shape[-1]
-    gridders = [(p.pointing, p.rows, p.gridder) for p in R.pointings]
+    gridders = [(p.pointing, p.plane, p.rows, p.gridder) for p in R.pointings]
     data_peak, model_peak = dirty_peak(obs, gridders, obs.vis, npix), dirty_peak(obs, gridders, mean_vis, npix)
-    noise = max(1 / np.sqrt(obs.weight[p.rows].sum()) for p in R.pointings)  # of the noisiest pointing
+    noise = max(1 / np.sqrt(obs.weight[p.rows].sum()) for p in R.pointings)  # of the noisiest pointing (or channel)
     bound = PEAK_FACTOR * max(data_peak, 0.0) + PEAK_SIGMA * noise
     log.info("%s: dirty image peak of the posterior mean %.4g Jy/beam, of the data %.4g (bound %.4g)", where,
              model_peak, data_peak, bound)

@@ -104,14 +104,14 @@ class WindowedGaussianEnergy(ift.LikelihoodEnergyOperator):
     """
 
     def __init__(self, windows, response: Response, data, weight, expand: SpwExpander, learn_scale: bool):
-        keys = {SKY: response.domain[0]}
+        keys = {SKY: response.domain}
         if learn_scale:
             keys[SCALE] = expand.domain[0]
         self._domain = ift.MultiDomain.make(keys)
         self._windows, self._learn = windows, learn_scale
         self._log_weight = float(np.sum(np.log(weight.val))) if learn_scale else 0.0
         extract = ift.FieldAdapter(response.domain, SKY) @ ift.PartialExtractor(
-            self._domain, ift.MultiDomain.make({SKY: response.domain[0]}))
+            self._domain, ift.MultiDomain.make({SKY: response.domain}))
         residual = ift.Adder(data, neg=True) @ response @ extract
 
         def sqrt_metric(x):

@@ -66,6 +66,10 @@ class Observation:
     pointings: tuple[Pointing, ...] = ()
     pointing_index: np.ndarray | None = None
     dish_diameters_m: tuple[float, ...] = ()   # of the antennas in the data, as the ANTENNA table says
+    # a cube: the plane (selected channel) of each visibility and each plane's frequency; None and () for an
+    # image of all channels together
+    channel_index: np.ndarray | None = None
+    channel_freqs_hz: tuple[float, ...] = ()
 
     @property
     def is_mosaic(self) -> bool:
@@ -77,6 +81,25 @@ class Observation:
         if not self.pointings:
             return [(Pointing(self.field_name, self.ra_deg, self.dec_deg), slice(None))]
         return [(p, np.flatnonzero(self.pointing_index == k)) for k, p in enumerate(self.pointings)]
+
+    @property
+    def nplanes(self) -> int:
+        """Image planes: the cube's channels, or 1."""
+        return max(len(self.channel_freqs_hz), 1)
+
+    def blocks(self) -> list[tuple[Pointing, int, np.ndarray | slice]]:
+        """(pointing, plane, rows) of every pointing and image plane that holds visibilities: what one gridder
+        maps (a single-field image: one block of all rows)."""
+        if self.channel_index is None:
+            return [(p, 0, rows) for p, rows in self.pointing_rows()]
+        out = []
+        for p, rows in self.pointing_rows():
+            index = np.arange(self.nvis)[rows]
+            for plane in range(self.nplanes):
+                sel = index[self.channel_index[index] == plane]
+                if sel.size:
+                    out.append((p, plane, sel))
+        return out
 
     @property
     def nvis(self) -> int:
@@ -114,7 +137,8 @@ class Observation:
 
 
 def read(ms: str | os.PathLike, column: str = "DATA", field: int | str | None = None, spws: list[int] | None = None,
-         channels: list[int] | None = None, average: bool = False, mosaic: bool = False) -> Observation:
+         channels: list[int] | None = None, average: bool = False, mosaic: bool = False,
+         cube: bool = False) -> Observation:
     """Read Stokes I of one field of ``ms``, or of all its fields as one mosaic.
 
     ``field``: id or name; None takes the only field that holds data, and several are an error listing them
@@ -126,6 +150,8 @@ def read(ms: str | os.PathLike, column: str = "DATA", field: int | str | None = 
     ``average``: average the selected channels of each window into one,
     weighted by the visibility weights, with uvw scaled at the weighted mean
     frequency (as the study did for Sz114).
+    ``cube``: keep each selected channel as its own image plane (``channel_index``); one spectral window,
+    channels of one width, no averaging.
     Stokes I = (XX + YY) / 2 or (RR + LL) / 2 with weight 4 w1 w2 / (w1 + w2);
     a visibility is flagged if either hand is. Weights come from
     WEIGHT_SPECTRUM where the column holds data, otherwise from WEIGHT.
@@ -140,6 +166,8 @@ def read(ms: str | os.PathLike, column: str = "DATA", field: int | str | None = 
     for spw in selected:
         if spw not in windows:
             raise ValueError(f"{path}: spectral window {spw} does not exist (windows: {sorted(windows)})")
+    if cube:
+        _check_cube(path, selected, channels, average)
     counts = {"total": 0, "flagged": 0, "nonfinite": 0, "nonpositive_weight": 0}
     parts, edges, empty = [], [], []  # parts: (pointing, spw, arrays)
     with msio.table(path) as tb:
@@ -189,7 +217,7 @@ def read(ms: str | os.PathLike, column: str = "DATA", field: int | str | None = 
     if usable == 0:
         raise ValueError(f"{path}: no usable visibilities remain ({counts['flagged']} flagged, {counts['nonfinite']} "
                          f"NaN/inf, {counts['nonpositive_weight']} with zero or negative weight, of {counts['total']})")
-    uvw, vis, weight, freq, difference = (np.concatenate([p[k] for _, _, p in parts]) for k in range(5))
+    uvw, vis, weight, freq, difference, chan = (np.concatenate([p[k] for _, _, p in parts]) for k in range(6))
     spws_read = tuple(sorted({spw for _, spw, _ in parts}, key=selected.index))
     spw_index = np.concatenate([np.full(p[1].size, spws_read.index(spw)) for _, spw, p in parts])
     obs = Observation(ms=str(path), field_name=field_name, ra_deg=ra_deg, dec_deg=dec_deg, uvw=uvw, vis=vis,
@@ -199,7 +227,10 @@ def read(ms: str | os.PathLike, column: str = "DATA", field: int | str | None = 
                       vis_difference=difference if np.all(np.isfinite(difference)) else None,
                       pointings=pointings,
                       pointing_index=np.concatenate([np.full(p[1].size, k) for k, _, p in parts]) if mosaic else None,
-                      dish_diameters_m=dish_diameters(path, [f[0] for f in fields]))
+                      dish_diameters_m=dish_diameters(path, [f[0] for f in fields]),
+                      channel_index=chan if cube else None,
+                      channel_freqs_hz=tuple(float(f) for f in msio.channel_frequencies(
+                          path, selected[0])[_channel_slice(path, selected[0], channels)]) if cube else ())
     if mosaic:
         log.info("%s: mosaic of %d pointings (%s), image centre RA %.6f Dec %.6f deg", path, len(pointings),
                  ", ".join(f"{n} {c}" for n, c in zip((p.name for p in pointings),
@@ -207,6 +238,21 @@ def read(ms: str | os.PathLike, column: str = "DATA", field: int | str | None = 
     log.info("%s: %d Stokes I visibilities kept, |uv| up to %.4g wavelengths, natural beam about %.3g arcsec",
              path, obs.nvis, obs.uv_length.max(), obs.natural_beam_fwhm_arcsec())
     return obs
+
+
+def _check_cube(ms, spws: list[int], channels, average: bool) -> None:
+    """A cube needs one spectral window (its channels are the planes) of channels of one width."""
+    if average:
+        raise ValueError(f"{ms}: a cube keeps every channel as a plane; data.average_channels must be false")
+    if len(spws) != 1:
+        raise ValueError(f"{ms}: a cube run images one spectral window, but {len(spws)} are selected ({spws}); "
+                         "choose one with data.spws")
+    with msio.table(ms / "SPECTRAL_WINDOW") as tb:
+        width = np.abs(np.asarray(tb.getcell("CHAN_WIDTH", spws[0])))[_channel_slice(ms, spws[0], channels)]
+    if not np.allclose(width, width[0], rtol=1e-6):
+        raise ValueError(f"{ms}: spectral window {spws[0]} has channels of different widths "
+                         f"({', '.join(f'{w:.6g}' for w in np.unique(width))} Hz); a cube needs one width "
+                         "(select channels of one width with data.channels, or regrid with CASA mstransform)")
 
 
 def dish_diameters(ms, field_ids: list[int]) -> tuple[float, ...]:
@@ -307,7 +353,8 @@ def _weights(sub, shape) -> np.ndarray:
 
 
 def _read_window(ms, sub, column, corr_types, freqs, chans, average, counts):
-    """uvw (wavelengths), Stokes I, weight and frequency of the usable visibilities of one window."""
+    """uvw (wavelengths), Stokes I, weight, frequency, half hand difference and channel (within ``chans``) of
+    the usable visibilities of one window."""
     hands = _parallel_hands(ms, corr_types)
     data = sub.getcol(column)
     weight = _weights(sub, data.shape)[hands][:, chans]
@@ -332,8 +379,8 @@ def _read_window(ms, sub, column, corr_types, freqs, chans, average, counts):
         difference = (np.where(good, difference, 0) * w).sum(axis=0)[keep] / wsum[keep]
         freq = (freqs[:, None] * w).sum(axis=0)[keep] / wsum[keep]
         return (uvw_m[keep] * (freq / C_LIGHT)[:, None], vis.astype(np.complex128), wsum[keep], freq,
-                difference.astype(np.complex128))
+                difference.astype(np.complex128), np.zeros(freq.size, dtype=int))
     chan, row = np.nonzero(good)
     freq = freqs[chan]
     return (uvw_m[row] * (freq / C_LIGHT)[:, None], vis[chan, row].astype(np.complex128), wgt[chan, row], freq,
-            difference[chan, row].astype(np.complex128))
+            difference[chan, row].astype(np.complex128), chan)

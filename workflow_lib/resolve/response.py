@@ -177,55 +177,67 @@ def pixel_factor(cell_arcsec: float, beam: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class PointingResponse:
-    """One pointing: its visibilities' rows in the observation, their gridder and the pixel factor (pixel
-    solid angle times the primary beam centred on the pointing)."""
+    """One pointing on one image plane (a cube's channel; the only plane of an image): its visibilities' rows
+    in the observation, their gridder and the pixel factor (pixel solid angle times the primary beam centred on
+    the pointing)."""
 
     pointing: Pointing
     rows: np.ndarray | slice
     gridder: Gridder
     beam: np.ndarray     # power pattern on the image grid
     factor: np.ndarray
+    plane: int = 0
 
 
 def pointing_responses(obs: Observation, npix: int, cell_arcsec: float, epsilon: float, wgridding: bool,
                        beam_model: str) -> list[PointingResponse]:
-    """One :class:`PointingResponse` per pointing of ``obs`` (one for a single field) on the image grid
-    centred at (``obs.ra_deg``, ``obs.dec_deg``); a mosaic needs a primary beam."""
+    """One :class:`PointingResponse` per pointing and plane of ``obs`` (one for a single-field image) on the
+    image grid centred at (``obs.ra_deg``, ``obs.dec_deg``); a mosaic needs a primary beam. A cube's planes
+    see the beam at their own frequency, an image at the data's mean frequency."""
     if obs.is_mosaic and beam_model == "none":
         raise ValueError(f"{obs.ms}: a mosaic of {len(obs.pointings)} pointings needs each pointing's primary "
                          "beam (image.primary_beam alma12m); without it the pointings cannot be told apart")
     check_dishes(obs, beam_model)
     out = []
-    for pointing, rows, gridder in pointing_gridders(obs, cell_arcsec, epsilon, wgridding):
+    for pointing, plane, rows, gridder in pointing_gridders(obs, cell_arcsec, epsilon, wgridding):
         at = sin_offset(obs.ra_deg, obs.dec_deg, pointing.ra_deg, pointing.dec_deg)
-        beam = primary_beam(npix, cell_arcsec, obs.mean_freq_hz, beam_model, at)
-        out.append(PointingResponse(pointing, rows, gridder, beam, pixel_factor(cell_arcsec, beam)))
+        freq = obs.channel_freqs_hz[plane] if obs.channel_freqs_hz else obs.mean_freq_hz
+        beam = primary_beam(npix, cell_arcsec, freq, beam_model, at)
+        out.append(PointingResponse(pointing, rows, gridder, beam, pixel_factor(cell_arcsec, beam), plane))
     return out
 
 
 def pointing_gridders(obs: Observation, cell_arcsec: float, epsilon: float, wgridding: bool
-                      ) -> list[tuple[Pointing, np.ndarray | slice, Gridder]]:
-    """Each pointing of ``obs``, its rows and the gridder of its visibilities onto the image grid."""
-    return [(pointing, rows, Gridder(obs.uvw[rows], cell_arcsec, epsilon, wgridding,
-                                     sin_offset(pointing.ra_deg, pointing.dec_deg, obs.ra_deg, obs.dec_deg)))
-            for pointing, rows in obs.pointing_rows()]
+                      ) -> list[tuple[Pointing, int, np.ndarray | slice, Gridder]]:
+    """Each pointing and plane of ``obs`` (:meth:`.Observation.blocks`), its rows and the gridder of its
+    visibilities onto the image grid."""
+    return [(pointing, plane, rows, Gridder(obs.uvw[rows], cell_arcsec, epsilon, wgridding,
+                                            sin_offset(pointing.ra_deg, pointing.dec_deg, obs.ra_deg, obs.dec_deg)))
+            for pointing, plane, rows in obs.blocks()]
+
+
+def planes(image: np.ndarray) -> np.ndarray:
+    """An image ``(ny, nx)`` or cube ``(nplanes, ny, nx)`` as ``(nplanes, ny, nx)`` (a view)."""
+    return image.reshape((-1,) + image.shape[-2:])
 
 
 def predict(pointings: list[PointingResponse], image: np.ndarray, nvis: int) -> np.ndarray:
-    """Visibilities of a sky ``image`` in Jy/pixel seen through each pointing's primary beam."""
+    """Visibilities of a sky ``image`` (or cube) in Jy/pixel seen through each pointing's primary beam."""
     vis = np.empty(nvis, dtype=np.complex128)
+    cube = planes(image)
     for p in pointings:
-        vis[p.rows] = p.gridder.degrid(image * p.beam)
+        vis[p.rows] = p.gridder.degrid(cube[p.plane] * p.beam)
     return vis
 
 
 class Response(ift.LinearOperator):
-    """Exact R: sky (Jy/sr, image domain) -> visibilities (Jy, unstructured), R-linear real -> complex.
+    """Exact R: sky (Jy/sr, image or cube domain) -> visibilities (Jy, unstructured), R-linear real -> complex.
 
-    The stack of the pointings' responses, each filling its own rows of the visibilities.
+    The stack of the pointings' (and a cube's planes') responses, each filling its own rows of the
+    visibilities from its own plane of the sky.
     """
 
-    def __init__(self, domain: ift.RGSpace, pointings: list[PointingResponse], nvis: int):
+    def __init__(self, domain, pointings: list[PointingResponse], nvis: int):
         self._domain = ift.DomainTuple.make(domain)
         self._target = ift.DomainTuple.make(ift.UnstructuredDomain(nvis))
         self._capability = self.TIMES | self.ADJOINT_TIMES
@@ -233,19 +245,28 @@ class Response(ift.LinearOperator):
 
     @functools.cached_property
     def factor(self) -> np.ndarray:
-        """Pixel factor of the best-placed pointing at each pixel (the only one for a single field)."""
-        return np.max([p.factor for p in self.pointings], axis=0)
+        """Pixel factor of the best-placed pointing at each pixel (the only one for a single field), in the
+        domain's shape."""
+        out = np.zeros(self._domain.shape)
+        cube = planes(out)
+        for p in self.pointings:
+            np.maximum(cube[p.plane], p.factor, out=cube[p.plane])
+        return out
 
     def apply(self, x, mode):
         self._check_input(x, mode)
         if mode == self.TIMES:
             vis = np.empty(self._target.shape, dtype=np.complex128)
+            cube = planes(x.val)
             for p in self.pointings:
-                vis[p.rows] = p.gridder.degrid(x.val * p.factor)
+                vis[p.rows] = p.gridder.degrid(cube[p.plane] * p.factor)
             return ift.makeField(self._target, vis)
-        npix = self._domain.shape[0]
-        return ift.makeField(self._domain, sum(p.gridder.grid(x.val[p.rows], npix) * p.factor
-                                               for p in self.pointings))
+        out = np.zeros(self._domain.shape)
+        cube = planes(out)
+        npix = cube.shape[-1]
+        for p in self.pointings:
+            cube[p.plane] += p.gridder.grid(x.val[p.rows], npix) * p.factor
+        return ift.makeField(self._domain, out)
 
 
 class ImagePlaneNormal:
@@ -254,20 +275,23 @@ class ImagePlaneNormal:
     With s the sky (Jy/sr) and f the pixel factor, sum_b beta_b 0.5 |d_b - R_b s|^2_{W_b} =
     sum_b beta_b (0.5 (f s) T_b (f s) - (f s) j_b + c_b), where T_b is the convolution with window b's
     PSF, j_b its weighted dirty image (not normalised) and c_b = 0.5 d_b^H W_b d_b. A mosaic has one such
-    block per pointing and window, with the pointing's own f, T and j; a window's sums add its pointings'.
+    block per pointing and window, with the pointing's own f, T and j; a window's sums add its pointings'. A
+    cube has one per pointing and channel, each on its own plane of the sky.
     """
 
     def __init__(self, obs: Observation, R: Response, kernel_epsilon: float = 1e-9):
         if any(p.gridder.wgridding for p in R.pointings):
             raise ValueError(f"{obs.ms}: response.mode psf assumes no w-term, but this field needs w-correction; "
                              "use response.mode: exact")
-        self.npix = npix = R.domain.shape[0]
+        self.npix = npix = R.domain.shape[-1]
         self.nspw = len(obs.spws)
         self.counts = np.bincount(obs.spw_index, minlength=self.nspw).astype(float)
         self._R = R
         self._weight_sqrt = np.sqrt(obs.weight)
         self._spw_index = obs.spw_index
         self.factors = [p.factor for p in R.pointings]
+        self._planes = [p.plane for p in R.pointings]
+        self._shape = R.domain.shape
         kernels, dirty, const, self._block_spw, self._block_pointing = [], [], [], [], []
         for k, p in enumerate(R.pointings):
             uvw, weight, vis, spw = (a[p.rows] for a in (obs.uvw, obs.weight, obs.vis, obs.spw_index))
@@ -326,9 +350,18 @@ class ImagePlaneNormal:
                             inorm=2, nthreads=1)
         return out[:self.npix, :self.npix]
 
+    def _accumulate(self, terms) -> np.ndarray:
+        """The sky-shaped sum of (plane, image) terms."""
+        out = np.zeros(self._shape)
+        cube = planes(out)
+        for plane, image in terms:
+            cube[plane] += image
+        return out
+
     def half_chi2(self, sky: np.ndarray):
         """0.5 sum_{k in b} w_k |d_k - (R s)_k|^2 per window b, and what :meth:`gradient` reuses."""
-        shats = [f * sky for f in self.factors]
+        cube = planes(sky)
+        shats = [f * cube[plane] for f, plane in zip(self.factors, self._planes)]
         spectra = [self.transform(shat) for shat in shats]
         values = np.empty(len(self.kernels))
         for p, (spectrum, shat) in enumerate(zip(spectra, shats)):
@@ -339,13 +372,16 @@ class ImagePlaneNormal:
 
     def gradient(self, spectra: list[np.ndarray], beta: np.ndarray) -> np.ndarray:
         """d/ds of sum_b beta_b half_chi2_b."""
-        return sum(f * (self.convolve(spectrum, p, beta)
-                        - sum(beta[self._block_spw[k]] * self.dirty[k] for k in self._pointing_blocks[p]))
-                   for p, (f, spectrum) in enumerate(zip(self.factors, spectra)))
+        return self._accumulate(
+            (plane, f * (self.convolve(spectrum, p, beta)
+                         - sum(beta[self._block_spw[k]] * self.dirty[k] for k in self._pointing_blocks[p])))
+            for p, (f, plane, spectrum) in enumerate(zip(self.factors, self._planes, spectra)))
 
     def apply_metric(self, x: np.ndarray, beta: np.ndarray) -> np.ndarray:
         """sum_b beta_b R_b^T W_b R_b x."""
-        return sum(f * self.convolve(self.transform(f * x), p, beta) for p, f in enumerate(self.factors))
+        cube = planes(x)
+        return self._accumulate((plane, f * self.convolve(self.transform(f * cube[plane]), p, beta))
+                                for p, (f, plane) in enumerate(zip(self.factors, self._planes)))
 
     def draw(self, beta: np.ndarray) -> np.ndarray:
         """Sample of N(0, sum_b beta_b R_b^T W_b R_b), through the exact adjoint response."""

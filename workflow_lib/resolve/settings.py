@@ -32,6 +32,16 @@ def source(run: dict) -> str:
     return next(k for k in ("simulated", "path", "uvfits", "url") if k in run["data"])
 
 
+def signed(prior: dict) -> bool:
+    """Whether the sky prior subtracts an absorption field (``absorption.enabled``)."""
+    return bool(prior.get("absorption", {}).get("enabled"))
+
+
+def sky_signed_or_points(prior: dict) -> bool:
+    """Whether a sky prior adds what only a one-plane image has: absorption or point sources."""
+    return signed(prior) or prior.get("point_sources", {}).get("q_jy_per_pixel") is not None
+
+
 def check(config: dict) -> None:
     section = config["resolve"]
     methods = config["imaging"]["methods"]
@@ -53,6 +63,13 @@ def check(config: dict) -> None:
         if run["data"]["mosaic"] and run["data"]["field"] is not None:
             raise ConfigError(f"{key}.data: mosaic: true images every field with data; field must be null "
                               f"(it is {run['data']['field']!r})")
+        if run["data"]["cube"]:
+            if run["data"]["average_channels"]:
+                raise ConfigError(f"{key}.data: a cube keeps every channel as a plane; average_channels must be "
+                                  "false")
+            if sky_signed_or_points(run["sky"]):
+                raise ConfigError(f"{key}.sky: a cube's sky is one log-normal field over frequency x sky; "
+                                  "absorption and point_sources are for images of one plane")
         channels = run["data"]["channels"]
         if channels is not None and channels[0] >= channels[1]:
             raise ConfigError(f"{key}.data.channels: [start, stop) needs start < stop, got {channels}")

@@ -19,14 +19,18 @@ log = logging.getLogger(__name__)
 
 def image_grid(obs: observation.Observation, npix: int, cell_arcsec: float) -> fitsio.Grid:
     """The RESOLVE image grid: centred on the field's phase centre (a mosaic's: its pointings' mean direction),
-    at the data's mean frequency."""
-    return fitsio.Grid(nx=npix, ny=npix, cell_arcsec=cell_arcsec, ra_deg=obs.ra_deg, dec_deg=obs.dec_deg,
-                       freq0_hz=obs.mean_freq_hz, dfreq_hz=obs.bandwidth_hz, nchan=1)
+    at the data's mean frequency; a cube's at its channels' frequencies."""
+    grid = dict(nx=npix, ny=npix, cell_arcsec=cell_arcsec, ra_deg=obs.ra_deg, dec_deg=obs.dec_deg)
+    if obs.nplanes > 1:
+        freqs = obs.channel_freqs_hz
+        return fitsio.Grid(**grid, freq0_hz=freqs[0], dfreq_hz=freqs[1] - freqs[0], nchan=len(freqs))
+    return fitsio.Grid(**grid, freq0_hz=obs.mean_freq_hz, dfreq_hz=obs.bandwidth_hz, nchan=1)
 
 
 def read_observation(ms: str, data: dict) -> observation.Observation:
     return observation.read(ms, column=data["column"], field=data["field"], spws=data["spws"],
-                            channels=data["channels"], average=data["average_channels"], mosaic=data["mosaic"])
+                            channels=data["channels"], average=data["average_channels"], mosaic=data["mosaic"],
+                            cube=data["cube"])
 
 
 def build(obs: observation.Observation, spec: dict):
@@ -36,7 +40,9 @@ def build(obs: observation.Observation, spec: dict):
     obs.check_image(npix, cell)
     wgridding = response.use_wgridding(obs, npix, cell, resp["wgridding"])
     pointings = response.pointing_responses(obs, npix, cell, resp["epsilon"], wgridding, img["primary_beam"])
-    sky_model = sky.sky_model(npix, cell, img["padding"], spec["sky"])
+    freqs = obs.channel_freqs_hz
+    sky_model = sky.sky_model(npix, cell, img["padding"], spec["sky"], obs.nplanes,
+                              abs(freqs[1] - freqs[0]) if obs.nplanes > 1 else 1.0)
     R = response.Response(sky_model.domain, pointings, obs.nvis)
     noise_model = noise.noise_model(obs, spec["noise"])
     normal = response.ImagePlaneNormal(obs, R) if resp["mode"] == "psf" else None
