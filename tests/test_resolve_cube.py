@@ -92,7 +92,7 @@ def test_each_channel_is_a_plane(cube_ms, cube):
     assert channels.nplanes == 4 and channels.channel_freqs_hz[0] == pytest.approx(F0 + 2 * DF)
 
 
-def test_a_cube_refuses_averaging_and_channels_of_two_widths(cube_ms, tmp_path):
+def test_a_cube_refuses_averaging_uneven_widths_and_gaps(cube_ms, tmp_path):
     with pytest.raises(ValueError, match="cube.ms: a cube keeps every channel as a plane"):
         observation.read(cube_ms, cube=True, average=True)
     uneven = tmp_path / "uneven.ms"
@@ -105,6 +105,15 @@ def test_a_cube_refuses_averaging_and_channels_of_two_widths(cube_ms, tmp_path):
                                          r"\(1e\+07, 2e\+07 Hz\)"):
         observation.read(uneven, cube=True)
     observation.read(uneven, cube=True, channels=[0, 5])   # those of one width are a cube
+    gap = tmp_path / "gap.ms"
+    shutil.copytree(cube_ms, gap)
+    with msio.table(gap / "SPECTRAL_WINDOW", writable=True) as tb:
+        freq = np.asarray(tb.getcell("CHAN_FREQ", 0))
+        freq[6:] += DF   # a missing channel: one width, but no linear frequency axis
+        tb.putcell("CHAN_FREQ", 0, freq)
+    with pytest.raises(ValueError, match=r"gap.ms: spectral window 0 has channels at uneven spacing \(from "
+                                         r"1e\+07 to 2e\+07 Hz\)"):
+        observation.read(gap, cube=True)
 
 
 def test_response_reproduces_simobserve_in_every_channel(cube):

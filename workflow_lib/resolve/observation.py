@@ -241,18 +241,27 @@ def read(ms: str | os.PathLike, column: str = "DATA", field: int | str | None = 
 
 
 def _check_cube(ms, spws: list[int], channels, average: bool) -> None:
-    """A cube needs one spectral window (its channels are the planes) of channels of one width."""
+    """A cube needs one spectral window (its channels are the planes) of channels of one width at even
+    spacing (the FITS cube's linear frequency axis)."""
     if average:
         raise ValueError(f"{ms}: a cube keeps every channel as a plane; data.average_channels must be false")
     if len(spws) != 1:
         raise ValueError(f"{ms}: a cube run images one spectral window, but {len(spws)} are selected ({spws}); "
                          "choose one with data.spws")
+    chans = _channel_slice(ms, spws[0], channels)
     with msio.table(ms / "SPECTRAL_WINDOW") as tb:
-        width = np.abs(np.asarray(tb.getcell("CHAN_WIDTH", spws[0])))[_channel_slice(ms, spws[0], channels)]
+        width = np.abs(np.asarray(tb.getcell("CHAN_WIDTH", spws[0])))[chans]
+        freq = np.asarray(tb.getcell("CHAN_FREQ", spws[0]))[chans]
     if not np.allclose(width, width[0], rtol=1e-6):
         raise ValueError(f"{ms}: spectral window {spws[0]} has channels of different widths "
                          f"({', '.join(f'{w:.6g}' for w in np.unique(width))} Hz); a cube needs one width "
                          "(select channels of one width with data.channels, or regrid with CASA mstransform)")
+    spacing = np.diff(freq)
+    if spacing.size and not np.allclose(spacing, spacing[0], rtol=1e-6, atol=0):
+        raise ValueError(f"{ms}: spectral window {spws[0]} has channels at uneven spacing (from "
+                         f"{np.abs(spacing).min():.6g} to {np.abs(spacing).max():.6g} Hz); a cube's planes need a "
+                         "linear frequency axis (select contiguous channels with data.channels, or regrid with CASA "
+                         "mstransform)")
 
 
 def dish_diameters(ms, field_ids: list[int]) -> tuple[float, ...]:

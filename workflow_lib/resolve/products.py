@@ -43,7 +43,8 @@ def write_images(samples, sky: SkyModel, grid: fitsio.Grid, out: dict, params) -
 
 
 def write_samples(path: str, samples, sky: SkyModel, cell_arcsec: float, params) -> None:
-    """All (local) posterior sky samples in Jy/pixel, ``(nsamples, ny, nx)``, FITS orientation."""
+    """All (local) posterior sky samples in Jy/pixel, ``(nsamples, ny, nx)`` (a cube: ``(nsamples, nchan, ny,
+    nx)``), FITS orientation."""
     data = np.array([s.val for s in samples.iterator(sky_jy_per_pixel(sky, cell_arcsec))])
     with h5py.File(path, "w") as fh:
         fh.create_dataset("sky_jy_per_pixel", data=data.astype(np.float32), compression="gzip")
