@@ -28,10 +28,13 @@ def speed_benchmarks():
         "tclean_images": {},
     }
     for run in RESOLVE_RUNS:
-        if RESOLVE_RUNS[run]["data"]["cube"]:   # no tCLEAN cube beside a RESOLVE cube yet
+        if RESOLVE_RUNS[run]["data"]["cube"] and run not in RESOLVE_CUBES:   # a cube of real data: no tCLEAN cube
             continue
         methods = RESOLVE_RUNS[run]["compare"]["methods"]
-        if run in ("continuum", "decrement"):
+        if run in RESOLVE_CUBES:
+            target = resolve_settings.spine_cube(RESOLVE_RUNS[run])
+            images = {m: benchmarks_of(rules.tclean_method, target=target, method=m) for m in methods}
+        elif run in ("continuum", "decrement"):
             images = {m: benchmarks_of(rules.tclean_method, target=run, method=m) for m in methods}
         elif run == "mosaic":
             images = {m: benchmarks_of(rules.tclean_mosaic, method=m) for m in methods}

@@ -134,6 +134,35 @@ rule resolve_continuum_table:
         "step.py"
 
 
+rule resolve_cube_table:
+    input:
+        truth=spine_file("truth.ecsv"),
+        skymodel=spine_file("skymodel.fits"),
+        noise_record=spine_file("noise.json"),
+        images=lambda w: compare_images(w.cube_run),
+        **resolve_files("{cube_run}", ["samples", "mean"]),
+    output:
+        csv=resolve_report(f"{R}/tables/resolve_{{cube_run}}_lines.csv", "resolve_cube_lines", "{cube_run}"),
+        md=f"{R}/tables/resolve_{{cube_run}}_lines.md",
+        png=resolve_report(f"{R}/figures/resolve_{{cube_run}}.png", "resolve_cube_figure", "{cube_run}"),
+        pdf=f"{R}/figures/resolve_{{cube_run}}.pdf",
+    params:
+        step="resolve.steps:cube_comparison",
+        methods=lambda w: RESOLVE["runs"][w.cube_run]["compare"]["methods"],
+    log:
+        f"{LOGS}/resolve_cube_table/{{cube_run}}.log",
+    benchmark:
+        f"{BENCH}/resolve_cube_table/{{cube_run}}.tsv"
+    conda:
+        "../envs/nifty.yaml"
+    threads: 1
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=10,
+    script:
+        "step.py"
+
+
 rule resolve_disk_table:
     input:
         ms="resources/{observed}.ms",

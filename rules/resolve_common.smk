@@ -36,13 +36,15 @@ if RESOLVE_ABSENT:
         f"RESOLVE runs {', '.join(RESOLVE_ABSENT)} skipped: their measurement set is not on this machine "
         f"({', '.join(_local_file(RESOLVE['runs'][n]['data']) for n in RESOLVE_ABSENT)} relative to {workflow.basedir})"
     )
-RESOLVE_OBSERVED = [n for n in RESOLVE["runs"] if n not in resolve_settings.SIMULATED_RUNS]
+RESOLVE_OBSERVED = [n for n, r in RESOLVE["runs"].items() if resolve_settings.source(r) != "simulated"]
+RESOLVE_CUBES = [n for n, r in RESOLVE["runs"].items() if resolve_settings.spine_cube(r)]   # of a simulated cube
 RESOLVE_PRODUCTS = resolve_settings.FILES
 
 
 wildcard_constraints:
     run="|".join(RESOLVE["runs"]) or "(?!)",
     observed="|".join(RESOLVE_OBSERVED) or "(?!)",
+    cube_run="|".join(RESOLVE_CUBES) or "(?!)",
 
 
 def resolve_files(run, keys=RESOLVE_PRODUCTS):
@@ -68,8 +70,9 @@ def resolve_report(path, caption, subcategory):
 
 
 def resolve_ms(wildcards):
-    if wildcards.run in resolve_settings.SIMULATED_RUNS:
-        return f"{R}/{wildcards.run}/sim.ms"
+    data = RESOLVE["runs"][wildcards.run]["data"]
+    if "simulated" in data:   # a simulated field (the run's name) or cube
+        return f"{R}/{data['simulated']}/sim.ms"
     return f"resources/{wildcards.run}.ms"
 
 
@@ -89,14 +92,26 @@ def fetched_data(wildcards):
 
 
 DATA_DRIVEN_NPIX = 1024  # what memory and run time assume for a grid the data will choose
-# what memory assumes for a real mosaic, whose pointings and windows are only known once it is read
-ASSUMED_MOSAIC_POINTINGS, ASSUMED_WINDOWS = 50, 4
+# what memory assumes for a real mosaic, whose pointings and windows are only known once it is read, and for
+# a real cube whose channels are not selected
+ASSUMED_MOSAIC_POINTINGS, ASSUMED_WINDOWS, ASSUMED_CHANNELS = 50, 4, 64
+
+
+def _planes(run):
+    """The image planes of a run: 1, or a cube's channels (the simulated cube's, the selected or assumed)."""
+    data = run["data"]
+    if not data["cube"]:
+        return 1
+    if resolve_settings.spine_cube(run):
+        return config["cubes"]["nchan"]
+    return data["channels"][1] - data["channels"][0] if data["channels"] else ASSUMED_CHANNELS
 
 
 def resolve_mem_mb(wildcards, attempt):
     """Memory in MB: visibilities are small next to the images, samples and FFT buffers of the model, plus,
     for a mosaic, the fast path's PSF and dirty image per pointing and window beyond the first (about 40 bytes
-    per image pixel each); times the attempt, as `per_attempt`."""
+    per image pixel each), and for a cube about 2 kB per pixel of each further plane (a guess above the 2.1 GB
+    measured for 64 x 64 x 32); times the attempt, as `per_attempt`."""
     run = RESOLVE["runs"][wildcards.run]
     npix = run["image"]["npix"] or DATA_DRIVEN_NPIX
     blocks = 1
@@ -104,26 +119,39 @@ def resolve_mem_mb(wildcards, attempt):
         pointings = (len(config["mosaic"]["pointings_arcsec"]) if wildcards.run == "mosaic"
                      else ASSUMED_MOSAIC_POINTINGS)
         blocks = pointings * (len(run["data"]["spws"] or []) or ASSUMED_WINDOWS)
-    return int(3000 + 0.02 * npix**2 + 4e-5 * npix**2 * (blocks - 1)) * attempt
+    planes = _planes(run)
+    return int(3000 + 0.02 * npix**2 + 4e-5 * npix**2 * (blocks - 1) + 2e-3 * npix**2 * (planes - 1)) * attempt
 
 
 def resolve_runtime(wildcards):
-    """Minutes: generous, iterations times image size."""
+    """Minutes: generous, iterations times image size (a cube: times its planes over 32; 64 x 64 x 32 took 4
+    minutes for 6 iterations)."""
     run = RESOLVE["runs"][wildcards.run]
     iterations = sum(p["iterations"] for p in run["inference"]["schedule"])
-    return int(30 + 5 * iterations * max(1, ((run["image"]["npix"] or DATA_DRIVEN_NPIX) / 128) ** 2))
+    size = ((run["image"]["npix"] or DATA_DRIVEN_NPIX) / 128) ** 2 * max(1, _planes(run) / 32)
+    return int(30 + 5 * iterations * max(1, size))
 
 
 def compare_images(run, product="image_pbcor"):
-    """A tCLEAN product (default: the pb-corrected image) of each comparison method of a run, in their order."""
-    return [product_files(f"{R}/{run}/images", m)[product] for m in RESOLVE["runs"][run]["compare"]["methods"]]
+    """A tCLEAN product (default: the pb-corrected image) of each comparison method of a run, in their order;
+    those of a simulated cube are the cube's own."""
+    target = resolve_settings.spine_cube(RESOLVE["runs"][run]) or run
+    return [product_files(f"{R}/{target}/images", m)[product] for m in RESOLVE["runs"][run]["compare"]["methods"]]
+
+
+def spine_file(name):
+    """Input function: file ``name`` of the simulated cube that run ``cube_run`` images."""
+    return lambda w: f"{R}/{resolve_settings.spine_cube(RESOLVE['runs'][w.cube_run])}/{name}"
 
 
 def resolve_outputs():
     out = []
     for run in RESOLVE_RUNS:
         out += list(resolve_files(run).values())
-        if RESOLVE_RUNS[run]["data"]["cube"]:   # mean and std cubes; no comparison with tCLEAN's cube yet
+        if run in RESOLVE_CUBES:
+            out += [f"{R}/tables/resolve_{run}_lines.md", f"{R}/figures/resolve_{run}.png"]
+            continue
+        if RESOLVE_RUNS[run]["data"]["cube"]:   # a cube without a truth catalogue: the mean and std cubes
             continue
         if run == "continuum":
             out += [f"{R}/tables/resolve_continuum_peak_flux.md", f"{R}/tables/resolve_calibration.md"]

@@ -97,6 +97,16 @@ def _psf(run):
     (lambda r: r.update(disk={"data": {"url": "https://example.invalid/x.tgz"}, "image": {"npix": 64, "cell_arcsec": 0.2}}),
      "resolve.runs.disk.data: does not match config/schema.yaml"),   # a url needs its member
     (lambda r: r["continuum"]["compare"].update(methods=["hogbom_briggs"]), "resolve.runs.continuum.compare.methods"),
+    (lambda r: r.update(lines={"data": {"simulated": "cubes/cube_0000"}}),
+     r"resolve.runs.lines.data: a simulated cube \(cubes/cube_0000\) is imaged as a cube; cube must be true"),
+    (lambda r: r.update(lines={"data": {"simulated": "cubes/cube_0005", "cube": True}}),
+     r"resolve.runs.lines.data.simulated: cubes/cube_0005 is not simulated \(cubes.count is 1\)"),
+    (lambda r: r.update(lines={"data": {"simulated": "cubes/cube_1", "cube": True}}),
+     "resolve.runs.lines.data.simulated: does not match config/schema.yaml"),
+    (lambda r: r["continuum"].update(data={"simulated": "cubes/cube_0000", "cube": True}),
+     "resolve.runs.continuum.data: the run 'continuum' images the simulated continuum"),
+    (lambda r: r["cube"].update(compare={"methods": ["hogbom_briggs"]}),
+     r"resolve.runs.cube.compare.methods: 'hogbom_briggs' is not one of \['hogbom_natural'\] \(imaging.cubes"),
     (lambda r: r.update(disk={"data": {"path": "x.ms", "channels": [5, 2]}, "image": {"npix": 64, "cell_arcsec": 0.2}}),
      "resolve.runs.disk.data.channels"),
     (lambda r: r.update(disk={"data": {"path": "x.ms", "cube": True, "average_channels": True}}),
@@ -152,4 +162,5 @@ def test_paper_config_is_an_overlay_on_the_demo():
     assert paper["dataset"]["count"] == 5000 and paper["dataset"]["split"] == demo["dataset"]["split"]
     assert paper["resolve"]["runs"]["hd142527"]["compare"]["radii_arcsec"] == [0.5, 1.0, 1.5, 2.0]
     assert paper["resolve"]["runs"]["hd142527"]["noise"]["model"] == "uvfield"
-    assert set(paper["resolve"]["runs"]) == {"continuum", "mosaic", "decrement", "hd142527", "sz114", "hltau"}
+    assert set(paper["resolve"]["runs"]) == {"continuum", "mosaic", "decrement", "cube", "hd142527", "sz114", "hltau"}
+    assert paper["resolve"]["runs"]["cube"]["image"]["npix"] == paper["cubes"]["npix"]   # the whole cube

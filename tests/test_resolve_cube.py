@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from workflow_lib import fitsio, msio
-from workflow_lib.resolve import compare, likelihood, noise, observation, products, response, sky
+from workflow_lib.resolve import likelihood, lines, noise, observation, products, response, sky
 from workflow_lib.resolve import steps as run
 from workflow_lib.simulate.casa_backend import simobserve
 from workflow_lib.skymodels import gaussian_2d
@@ -172,8 +172,8 @@ def test_inference_recovers_each_line(cube, tmp_path):
     assert (header["CTYPE3"], header["CRVAL3"], header["CDELT3"]) == ("FREQ", F0, DF)
     for source in SOURCES:
         _, _, peak, centre, fwhm, continuum, _ = source
-        fit = compare.line_fit(mean[:, aperture(source)].sum(axis=1))
-        truth_fit = compare.line_fit(truth()[:, aperture(source)].sum(axis=1))
+        fit = lines.line_fit(mean[:, aperture(source)].sum(axis=1))
+        truth_fit = lines.line_fit(truth()[:, aperture(source)].sum(axis=1))
         assert truth_fit["line_centre_chan"] == pytest.approx(centre, abs=1e-3)   # the fit itself is right
         assert fit["line_peak_jy"] == pytest.approx(truth_fit["line_peak_jy"], rel=0.05)
         assert fit["line_centre_chan"] == pytest.approx(centre, abs=0.1)

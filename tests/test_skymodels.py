@@ -138,3 +138,18 @@ def test_fits_without_wcs_is_rejected(tmp_path):
     fits.PrimaryHDU(np.zeros((8, 8), dtype=np.float32)).writeto(path)
     with pytest.raises(ValueError, match="no celestial WCS"):
         fitsio.read_cube(path)
+
+
+@pytest.mark.parametrize("npix", [48, 49])
+def test_beam_convolution_keeps_positions_and_flux(npix):
+    """A point source convolved with a beam peaks on its own pixel at 1 Jy/beam per Jy, on even and odd grids
+    (an even one was shifted by a pixel once), and the Jy/beam map sums to the flux times the beam area."""
+    from workflow_lib import tables
+
+    image = np.zeros((npix, npix))
+    image[20, 13] = 1.0
+    beam, cell = (0.9, 0.6, 40.0), 0.1
+    smooth = tables.convolve_with_beam(image, cell, beam)
+    assert np.unravel_index(np.argmax(smooth), smooth.shape) == (20, 13)
+    assert smooth.max() == pytest.approx(1.0, rel=1e-3)
+    assert smooth.sum() == pytest.approx(tables.beam_area_pixels(beam, cell), rel=1e-3)

@@ -34,8 +34,9 @@ def test_speed_table_rows_and_ratios(tmp_path):
         "smooth_clip_test": [bench(root, "smooth_clip_test", 0.5)],
         "independent_cube": {"wide": [bench(root, "independent_cube/wide_00", 7.0),
                                       bench(root, "independent_cube/wide_01", 9.0)]},
-        "resolve": {"continuum": [bench(root, "resolve/continuum", 60.0)]},
-        "tclean_images": {"continuum": {"hogbom_natural": [bench(root, "tclean_hogbom_natural/continuum", 5.0)]}},
+        "resolve": {"continuum": [bench(root, "resolve/continuum", 60.0)], "cube": [bench(root, "resolve/cube", 48.0)]},
+        "tclean_images": {"continuum": {"hogbom_natural": [bench(root, "tclean_hogbom_natural/continuum", 5.0)]},
+                          "cube": {"hogbom_natural": [bench(root, "tclean_hogbom_natural/cubes/cube_0000", 4.8)]}},
     }
     timing = tmp_path / "timing.json"
     timing.write_text(json.dumps({"cubes": 2, "device": "cpu", "compute_seconds_per_cube": 0.05,
@@ -50,6 +51,10 @@ def test_speed_table_rows_and_ratios(tmp_path):
     assert np.isnan(rows["ducc backend one-off setup (CASA coverage + template MS)"]["s_per_channel"])
     assert rows["DeepFocus whole pipeline, batched (cpu)"]["s_per_item"] == pytest.approx(0.05)
     assert rows["RESOLVE continuum (exact mode)"]["s_per_item"] == 60.0
+    # the simulated cube's run (tiny.yaml: cubes/cube_0000, 64 x 64 x 24) next to that cube's tCLEAN
+    cube, clean_cube = rows["RESOLVE cube (psf mode)"], rows["tCLEAN hogbom_natural (cubes/cube_0000)"]
+    assert cube["size"] == clean_cube["size"] == "64 x 64 x 24"
+    assert cube["s_per_channel"] == pytest.approx(2.0) and clean_cube["s_per_channel"] == pytest.approx(0.2)
     smooth = rows["smooth-and-clip, SoFiA's algorithm (job wall, shard reading and imports included)"]
     assert smooth["items"] == 2 and smooth["s_per_item"] == pytest.approx(0.25)   # the 2 test cubes of timing
     wide = rows["CASA simobserve tsys-atm + tclean niter 0 of the noisy and noise-free MS (independent set, wide)"]
@@ -57,6 +62,7 @@ def test_speed_table_rows_and_ratios(tmp_path):
     note = table.meta["note"]
     # per channel: CASA 16/24, ducc 0.8/16 -> 13x; DeepFocus 30/0.05 = 600x; RESOLVE 60/5 = 12x
     assert "13x faster than CASA" in note and "600x faster than tCLEAN" in note and "12.0x the wall time" in note
+    assert "RESOLVE cube takes 10.0x the wall time of tCLEAN hogbom_natural" in note
 
 
 def test_speed_table_without_benchmarks_is_empty(tmp_path):

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
+from .resolve import settings as resolve_settings
+
 
 def _wall_seconds(paths) -> np.ndarray:
     """Wall seconds of each benchmark file; one that is missing is an error naming it."""
@@ -39,7 +41,7 @@ def speed_table(benchmarks: dict, cfg: dict, deepfocus_timing: str | None = None
     ``benchmarks`` names the benchmark files of each kind of job (the rules pass them, see
     ``rules/report.smk``): ``simulate_casa``, ``tclean_dirty`` (the CASA cubes), ``tclean_cubes``
     ({method: files}), ``dataset_shard``, ``dataset_setup``, ``deepfocus_tclean``, ``smooth_clip_test``,
-    ``independent_cube`` ({field kind: files}), ``resolve`` ({run: files}) and ``tclean_images`` ({target:
+    ``independent_cube`` ({field kind: files}), ``resolve`` ({run: files}) and ``tclean_images`` ({run:
     {method: files}}, the images RESOLVE is compared with); a kind not given has no row.
     """
     def files(key, *subkeys):
@@ -106,19 +108,25 @@ def speed_table(benchmarks: dict, cfg: dict, deepfocus_timing: str | None = None
                       f"(per channel, {_cube_size(cubes)} vs {_cube_size(dataset)} cubes)")
     for run in benchmarks.get("resolve", {}):
         spec = cfg["resolve"]["runs"][run]
-        resolve = add("imaging", f"RESOLVE {run} ({spec['response']['mode']} mode)",
-                      _image_size(spec["image"]["npix"]) if spec["image"]["npix"] else "from the data",
-                      files("resolve", run))
-        if spec["data"]["cube"]:   # no tCLEAN cube beside it (rules/report_common.smk)
+        spine_cube, target = resolve_settings.spine_cube(spec), spec["data"].get("simulated") or run
+        nchan = cubes["nchan"] if spine_cube else 1
+        if spine_cube:
+            size = clean_size = _cube_size(cubes)
+        else:
+            size = _image_size(spec["image"]["npix"]) if spec["image"]["npix"] else "from the data"
+            clean_size = _image_size(cfg[target]["npix"] if "simulated" in spec["data"] else spec["compare"]["npix"])
+        resolve = add("imaging", f"RESOLVE {run} ({spec['response']['mode']} mode)", size, files("resolve", run),
+                      nchan)
+        if spec["data"]["cube"] and not spine_cube:   # a cube of real data: no tCLEAN cube beside it
             continue
-        methods, target = spec["compare"]["methods"], spec["data"].get("simulated") or run
-        grid = cfg[target]["npix"] if spec["data"].get("simulated") else spec["compare"]["npix"]
+        methods = spec["compare"]["methods"]
         for method in methods:
-            clean = add("imaging", f"tCLEAN {method} ({target})", _image_size(grid),
-                        files("tclean_images", target, method))
+            clean = add("imaging", f"tCLEAN {method} ({target})", clean_size, files("tclean_images", run, method),
+                        nchan)
             if resolve and clean and method == methods[0]:
+                grids = "same grid" if size == clean_size else "different grids"
                 ratios.append(f"RESOLVE {run} takes {resolve / clean:.1f}x the wall time of tCLEAN {method} "
-                              "(different grids, same data)")
+                              f"({grids}, same data)")
     table = Table(rows=rows or None, names=("stage", "method", "size", "items", "s_per_item", "s_per_channel"),
                   dtype=(str, str, str, int, float, float))
     table.meta["note"] = ("wall seconds per cube (or image) from this run's benchmark files; jobs shared the "

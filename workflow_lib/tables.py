@@ -22,7 +22,9 @@ def convolve_with_beam(image: np.ndarray, cell_arcsec: float, beam: tuple[float,
     """Jy/pixel image -> Jy/beam image for a Gaussian restoring beam (bmaj, bmin arcsec; bpa deg)."""
     bmaj, bmin, bpa = beam
     ny, nx = image.shape
-    kernel = gaussian_2d(nx, ny, nx // 2, ny // 2, bmaj / cell_arcsec, bmin / cell_arcsec, bpa)
+    # centred where fftconvolve's "same" crop puts the kernel's origin, (n - 1) // 2: at n // 2 an even-sized
+    # image came out shifted by one pixel in x and y
+    kernel = gaussian_2d(nx, ny, (nx - 1) // 2, (ny - 1) // 2, bmaj / cell_arcsec, bmin / cell_arcsec, bpa)
     return fftconvolve(image, kernel * beam_area_pixels(beam, cell_arcsec), mode="same")
 
 

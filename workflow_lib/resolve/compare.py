@@ -16,7 +16,7 @@ import numpy as np
 from astropy.table import Table
 
 from .. import figures, fitsio, skymodels, tables
-from ..units import ARCSEC, FWHM_TO_SIGMA
+from ..units import ARCSEC
 from . import response
 
 
@@ -117,24 +117,6 @@ def component_flux_table(components_ecsv: str, skymodel_fits: str, images: dict[
                           "(model_<image>) and each RESOLVE sample (mean, std over samples) convolved with that "
                           "tCLEAN image's restoring beam; negative for a decrement; " + "; ".join(summary))
     return table
-
-
-def line_fit(spectrum: np.ndarray) -> dict:
-    """A constant continuum plus one Gaussian line fitted to ``spectrum`` (Jy per channel, e.g. an aperture's
-    flux): continuum and line peak (Jy), line centre and FWHM (channels), as :class:`.skymodels.LineSource`
-    describes a source. Starts at the brightest channel over the median."""
-    from scipy.optimize import curve_fit
-
-    chan = np.arange(spectrum.size, dtype=float)
-
-    def model(x, continuum, peak, centre, sigma):
-        return continuum + peak * np.exp(-0.5 * ((x - centre) / sigma) ** 2)
-
-    base = float(np.median(spectrum))
-    start = (base, float(spectrum.max() - base), float(np.argmax(spectrum)), 2.0)
-    (continuum, peak, centre, sigma), _ = curve_fit(model, chan, spectrum, p0=start, maxfev=20000)
-    return {"continuum_jy": float(continuum), "line_peak_jy": float(peak), "line_centre_chan": float(centre),
-            "line_fwhm_chan": float(abs(sigma) / FWHM_TO_SIGMA)}
 
 
 def truth_on_grid(field: dict, observation: dict, grid: fitsio.Grid) -> np.ndarray:

@@ -7,6 +7,8 @@ from ..config import ConfigError
 
 # runs that image the workflow's own simulations: the run's name is the simulated observation it images
 SIMULATED_RUNS = ("continuum", "mosaic", "decrement")
+# a run of any other name images one of the simulated spectral-line cubes (``data.simulated: cubes/cube_NNNN``)
+SPINE_CUBE_PREFIX = "cubes/cube_"
 
 # every product of a RESOLVE run: keyword of ``steps.run`` (and rule output name) -> file name (here, not in
 # products.py, so that the Snakefile can read it without importing NIFTy)
@@ -32,6 +34,12 @@ def source(run: dict) -> str:
     return next(k for k in ("simulated", "path", "uvfits", "url") if k in run["data"])
 
 
+def spine_cube(run: dict) -> str | None:
+    """The simulated cube a run images (its target, ``cubes/cube_NNNN``), None for any other data."""
+    simulated = run["data"].get("simulated", "")
+    return simulated if simulated.startswith(SPINE_CUBE_PREFIX) else None
+
+
 def signed(prior: dict) -> bool:
     """Whether the sky prior subtracts an absorption field (``absorption.enabled``)."""
     return bool(prior.get("absorption", {}).get("enabled"))
@@ -49,17 +57,24 @@ def check(config: dict) -> None:
         if not run["enabled"]:   # left out: its settings may refer to methods this config does not make
             continue
         key = f"resolve.runs.{name}"
-        kind = source(run)
-        if (name in SIMULATED_RUNS or kind == "simulated") and run["data"].get("simulated") != name:
+        kind, cube = source(run), spine_cube(run)
+        if cube is not None:
+            _check_spine_cube(key, name, run, cube, config["cubes"]["count"])
+        elif (name in SIMULATED_RUNS or kind == "simulated") and run["data"].get("simulated") != name:
             raise ConfigError(f"{key}.data: the runs named {', '.join(SIMULATED_RUNS)}, and only they, image the "
-                              f"workflow's simulations (data.simulated: <the run's name>)")
+                              f"workflow's simulated fields (data.simulated: <the run's name>); other runs may "
+                              f"image a simulated cube (data.simulated: {SPINE_CUBE_PREFIX}NNNN)")
         if name == "mosaic" and not run["data"]["mosaic"]:
             raise ConfigError(f"{key}.data: the simulated mosaic needs mosaic: true")
-        available = config["imaging"]["continuum"]["methods"] if kind == "simulated" else list(methods)
+        if cube:
+            methods_key, available = "imaging.cubes.methods", config["imaging"]["cubes"]["methods"]
+        elif kind == "simulated":
+            methods_key, available = "imaging.continuum.methods", config["imaging"]["continuum"]["methods"]
+        else:
+            methods_key, available = "imaging.methods", list(methods)
         for method in run["compare"]["methods"]:
             if method not in available:
-                raise ConfigError(f"{key}.compare.methods: {method!r} is not one of {available} "
-                                  f"({'imaging.continuum.methods' if kind == 'simulated' else 'imaging.methods'})")
+                raise ConfigError(f"{key}.compare.methods: {method!r} is not one of {available} ({methods_key})")
         if run["data"]["mosaic"] and run["data"]["field"] is not None:
             raise ConfigError(f"{key}.data: mosaic: true images every field with data; field must be null "
                               f"(it is {run['data']['field']!r})")
@@ -88,3 +103,14 @@ def check(config: dict) -> None:
                 raise ConfigError(f"{key}: geoVI (geovi_iterations > 0) needs response.mode exact")
             if run["response"]["wgridding"] is True:
                 raise ConfigError(f"{key}: response.mode psf assumes no w-term; wgridding true needs mode exact")
+
+
+def _check_spine_cube(key: str, name: str, run: dict, cube: str, count: int) -> None:
+    """A run of a simulated cube: not one of the fields' names, a cube the config simulates, imaged as a cube."""
+    if name in SIMULATED_RUNS:
+        raise ConfigError(f"{key}.data: the run {name!r} images the simulated {name} (data.simulated: {name})")
+    index = int(cube.removeprefix(SPINE_CUBE_PREFIX))
+    if index >= count:
+        raise ConfigError(f"{key}.data.simulated: {cube} is not simulated (cubes.count is {count})")
+    if not run["data"]["cube"]:
+        raise ConfigError(f"{key}.data: a simulated cube ({cube}) is imaged as a cube; cube must be true")

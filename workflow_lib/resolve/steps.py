@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -11,8 +12,8 @@ import nifty8 as ift
 import numpy as np
 
 from .. import fitsio, provenance, seeds, tables
-from . import (archive, compare, defaults, diagnostics, inference, likelihood, noise, observation, products,
-               response, settings, sky)
+from . import (archive, compare, defaults, diagnostics, inference, likelihood, lines, noise, observation,
+               products, response, settings, sky)
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,18 @@ def continuum_comparison(*, components: str, skymodel: str, images: list[str], m
     tables.write_table(compare.calibration_table(truth, mean_image[0], std_image[0], emission_fraction),
                        calibration_csv, calibration_md, f"{label}: RESOLVE uncertainty calibration", params=params)
     compare.comparison_figure(mean, std, by_method, png, pdf)
+
+
+def cube_comparison(*, truth: str, skymodel: str, noise_record: str, images: list[str], methods: list[str],
+                    samples: str, mean: str, csv: str, md: str, png: str, pdf: str, params: dict) -> None:
+    """Per source of a simulated cube (``truth``: its catalogue) the line and continuum that RESOLVE and the
+    tCLEAN cube give in the same aperture, against the model; the spectra figure (first tCLEAN method)."""
+    rms = json.loads(Path(noise_record).read_text())["target_rms_jy_per_beam"]   # set, or from the snr
+    by_method = dict(zip(methods, images, strict=True))
+    table = lines.line_table(truth, skymodel, by_method, samples, mean, rms)
+    tables.write_table(table, csv, md, "Spectral-line cube: line peak and continuum (mJy), line centre and FWHM "
+                       "(channels) per source, model, tCLEAN and RESOLVE", params=params)
+    lines.spectra_figure(truth, skymodel, images[0], samples, mean, methods[0], png, pdf)
 
 
 def disk_comparison(*, ms: str, images: list[str], models: list[str], methods: list[str], samples: str, mean: str,
