@@ -15,6 +15,7 @@ rule dataset_coverage:
         f"{BENCH}/dataset_coverage.tsv"
     conda:
         "../envs/casa.yaml"
+    priority: CRITICAL_PATH
     threads: 1
     resources:
         mem_mb=per_attempt(8000),
@@ -64,6 +65,7 @@ rule dataset_shard:
         f"{BENCH}/dataset_shard/{{shard}}.tsv"
     conda:
         "../envs/casa.yaml"
+    priority: CRITICAL_PATH
     threads: 1
     resources:
         mem_mb=shard_mem_mb,
@@ -86,6 +88,7 @@ rule dataset_split:
         f"{BENCH}/dataset_split.tsv"
     conda:
         "../envs/casa.yaml"
+    priority: CRITICAL_PATH
     threads: 1
     resources:
         mem_mb=per_attempt(1000),
@@ -112,6 +115,7 @@ rule dataset_manifest:
         f"{BENCH}/dataset_manifest.tsv"
     conda:
         "../envs/casa.yaml"
+    priority: CRITICAL_PATH
     threads: 1
     resources:
         mem_mb=per_attempt(1000),

@@ -21,6 +21,7 @@ rule train_blobsfinder:
         f"{BENCH}/train_blobsfinder.tsv"
     conda:
         "../envs/torch.yaml"
+    priority: CRITICAL_PATH
     threads: 1
     resources:
         mem_mb=per_attempt(4000),
@@ -46,6 +47,7 @@ rule train_deepgru:
         f"{BENCH}/train_deepgru.tsv"
     conda:
         "../envs/torch.yaml"
+    priority: CRITICAL_PATH
     threads: 1
     resources:
         mem_mb=per_attempt(4000),
@@ -69,6 +71,7 @@ rule deepfocus_focus_set:
         f"{BENCH}/deepfocus_focus_set.tsv"
     conda:
         "../envs/torch.yaml"
+    priority: CRITICAL_PATH
     threads: 1
     resources:
         mem_mb=per_attempt(6000),
@@ -94,6 +97,7 @@ rule train_resnet:
         f"{BENCH}/train_resnet/{{df_target}}.tsv"
     conda:
         "../envs/torch.yaml"
+    priority: CRITICAL_PATH
     threads: 1
     resources:
         mem_mb=per_attempt(6000),
@@ -118,6 +122,7 @@ rule deepfocus_operating_point:
         f"{BENCH}/deepfocus_operating_point.tsv"
     conda:
         "../envs/torch.yaml"
+    priority: CRITICAL_PATH
     threads: 1
     resources:
         mem_mb=per_attempt(6000),

@@ -300,3 +300,22 @@ def test_files_that_are_not_usable_uvfits_are_named(tmp_path):
     with pytest.raises(ValueError, match=r"no_uu.uvfits: the random groups lack the parameters \['UU'\]"):
         archive.import_uvfits(tmp_path / "no_uu.uvfits", tmp_path / "x.ms")
     assert not (tmp_path / "x.ms").exists()
+
+
+def test_the_frequency_frame_of_the_window_reaches_the_image_header(ms):
+    """The products' SPECSYS is the measurement set's MEAS_FREQ_REF (ALMA data are often TOPO), not a fixed
+    LSRK; an unknown code is an error naming the file."""
+    from workflow_lib.resolve.steps import image_grid
+
+    with msio.table(ms / "SPECTRAL_WINDOW") as tb:
+        simulated = tb.getcol("MEAS_FREQ_REF")
+    assert read_src(ms).specsys == msio.FITS_SPECSYS[int(simulated[0])]
+    with msio.table(ms / "SPECTRAL_WINDOW", writable=True) as tb:
+        tb.putcol("MEAS_FREQ_REF", np.array([5, 5], dtype=simulated.dtype))
+    obs = read_src(ms, spws=[1])
+    assert obs.specsys == "TOPOCENT"
+    assert image_grid(obs, 32, 0.5).header("Jy/pixel")["SPECSYS"] == "TOPOCENT"
+    with msio.table(ms / "SPECTRAL_WINDOW", writable=True) as tb:
+        tb.putcol("MEAS_FREQ_REF", np.array([64, 64], dtype=simulated.dtype))
+    with pytest.raises(ValueError, match="tiny.ms: spectral window 0 has frequency reference code 64"):
+        read_src(ms)

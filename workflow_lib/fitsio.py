@@ -44,6 +44,7 @@ class Grid:
     freq0_hz: float
     dfreq_hz: float
     nchan: int = 1
+    specsys: str = "LSRK"   # the frame of the frequencies (FITS SPECSYS)
 
     @property
     def freqs_hz(self) -> np.ndarray:
@@ -78,7 +79,7 @@ class Grid:
                 h[f"CUNIT{i}"] = cunit
         h["EQUINOX"] = 2000.0
         h["RADESYS"] = "FK5"
-        h["SPECSYS"] = "LSRK"
+        h["SPECSYS"] = self.specsys
         h["RESTFRQ"] = self.freq0_hz
         h["TELESCOP"] = "ALMA"
         return h
@@ -113,7 +114,7 @@ class Grid:
         else:
             raise ValueError(f"{path}: no spectral (FREQ) axis in the FITS header")
         return cls(nx=nx, ny=ny, cell_arcsec=scales[0], ra_deg=float(centre[0]), dec_deg=float(centre[1]),
-                   freq0_hz=f0, dfreq_hz=df, nchan=nchan)
+                   freq0_hz=f0, dfreq_hz=df, nchan=nchan, specsys=str(header.get("SPECSYS", "LSRK")))
 
 
 def write_cube(path: str | os.PathLike, data: np.ndarray, header: fits.Header, params=None,

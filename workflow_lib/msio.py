@@ -48,6 +48,21 @@ def channel_frequencies(ms: str | os.PathLike, spw: int = 0) -> np.ndarray:
         return np.asarray(tb.getcell("CHAN_FREQ", spw), dtype=np.float64)
 
 
+# CASA's frequency reference codes (MEAS_FREQ_REF, MFrequency types) as FITS SPECSYS values
+FITS_SPECSYS = {0: "SOURCE", 1: "LSRK", 2: "LSRD", 3: "BARYCENT", 4: "GEOCENTR", 5: "TOPOCENT", 6: "GALACTOC",
+                7: "LOCALGRP", 8: "CMBDIPOL"}
+
+
+def spectral_frame(ms: str | os.PathLike, spw: int = 0) -> str:
+    """The FITS SPECSYS of a spectral window's channel frequencies (its MEAS_FREQ_REF)."""
+    with table(Path(ms) / "SPECTRAL_WINDOW") as tb:
+        code = int(tb.getcell("MEAS_FREQ_REF", spw))
+    if code not in FITS_SPECSYS:
+        raise ValueError(f"{ms}: spectral window {spw} has frequency reference code {code}, none of CASA's "
+                         f"{sorted(FITS_SPECSYS)}")
+    return FITS_SPECSYS[code]
+
+
 def require_columns(ms: str | os.PathLike, tb, columns) -> None:
     missing = [c for c in columns if c not in tb.colnames()]
     if missing:

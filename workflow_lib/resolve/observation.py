@@ -70,6 +70,7 @@ class Observation:
     # image of all channels together
     channel_index: np.ndarray | None = None
     channel_freqs_hz: tuple[float, ...] = ()
+    specsys: str = "LSRK"   # the frame of the (first) window's frequencies, as FITS SPECSYS
 
     @property
     def is_mosaic(self) -> bool:
@@ -87,18 +88,24 @@ class Observation:
         """Image planes: the cube's channels, or 1."""
         return max(len(self.channel_freqs_hz), 1)
 
+    @property
+    def channel_spacing_hz(self) -> float:
+        """A cube's (signed) frequency step from plane to plane; the checks at reading made it even."""
+        return self.channel_freqs_hz[1] - self.channel_freqs_hz[0]
+
     def blocks(self) -> list[tuple[Pointing, int, np.ndarray | slice]]:
         """(pointing, plane, rows) of every pointing and image plane that holds visibilities: what one gridder
-        maps (a single-field image: one block of all rows)."""
+        maps (a single-field image: one block of all rows; rows ascending within a block)."""
         if self.channel_index is None:
             return [(p, 0, rows) for p, rows in self.pointing_rows()]
         out = []
         for p, rows in self.pointing_rows():
             index = np.arange(self.nvis)[rows]
-            for plane in range(self.nplanes):
-                sel = index[self.channel_index[index] == plane]
+            index = index[np.argsort(self.channel_index[index], kind="stable")]
+            planes = self.channel_index[index]
+            for sel in np.split(index, np.flatnonzero(np.diff(planes)) + 1):
                 if sel.size:
-                    out.append((p, plane, sel))
+                    out.append((p, int(self.channel_index[sel[0]]), sel))
         return out
 
     @property
@@ -166,8 +173,7 @@ def read(ms: str | os.PathLike, column: str = "DATA", field: int | str | None = 
     for spw in selected:
         if spw not in windows:
             raise ValueError(f"{path}: spectral window {spw} does not exist (windows: {sorted(windows)})")
-    if cube:
-        _check_cube(path, selected, channels, average)
+    cube_freqs = _check_cube(path, selected, channels, average) if cube else None
     counts = {"total": 0, "flagged": 0, "nonfinite": 0, "nonpositive_weight": 0}
     parts, edges, empty = [], [], []  # parts: (pointing, spw, arrays)
     with msio.table(path) as tb:
@@ -229,8 +235,8 @@ def read(ms: str | os.PathLike, column: str = "DATA", field: int | str | None = 
                       pointing_index=np.concatenate([np.full(p[1].size, k) for k, _, p in parts]) if mosaic else None,
                       dish_diameters_m=dish_diameters(path, [f[0] for f in fields]),
                       channel_index=chan if cube else None,
-                      channel_freqs_hz=tuple(float(f) for f in msio.channel_frequencies(
-                          path, selected[0])[_channel_slice(path, selected[0], channels)]) if cube else ())
+                      channel_freqs_hz=tuple(float(f) for f in cube_freqs) if cube else (),
+                      specsys=msio.spectral_frame(path, spws_read[0]))
     if mosaic:
         log.info("%s: mosaic of %d pointings (%s), image centre RA %.6f Dec %.6f deg", path, len(pointings),
                  ", ".join(f"{n} {c}" for n, c in zip((p.name for p in pointings),
@@ -240,9 +246,9 @@ def read(ms: str | os.PathLike, column: str = "DATA", field: int | str | None = 
     return obs
 
 
-def _check_cube(ms, spws: list[int], channels, average: bool) -> None:
+def _check_cube(ms, spws: list[int], channels, average: bool) -> np.ndarray:
     """A cube needs one spectral window (its channels are the planes) of channels of one width at even
-    spacing (the FITS cube's linear frequency axis)."""
+    spacing (the FITS cube's linear frequency axis); the frequencies (Hz) of its selected channels."""
     if average:
         raise ValueError(f"{ms}: a cube keeps every channel as a plane; data.average_channels must be false")
     if len(spws) != 1:
@@ -262,6 +268,7 @@ def _check_cube(ms, spws: list[int], channels, average: bool) -> None:
                          f"{np.abs(spacing).min():.6g} to {np.abs(spacing).max():.6g} Hz); a cube's planes need a "
                          "linear frequency axis (select contiguous channels with data.channels, or regrid with CASA "
                          "mstransform)")
+    return freq
 
 
 def dish_diameters(ms, field_ids: list[int]) -> tuple[float, ...]:

@@ -21,10 +21,11 @@ log = logging.getLogger(__name__)
 def image_grid(obs: observation.Observation, npix: int, cell_arcsec: float) -> fitsio.Grid:
     """The RESOLVE image grid: centred on the field's phase centre (a mosaic's: its pointings' mean direction),
     at the data's mean frequency; a cube's at its channels' frequencies."""
-    grid = dict(nx=npix, ny=npix, cell_arcsec=cell_arcsec, ra_deg=obs.ra_deg, dec_deg=obs.dec_deg)
+    grid = dict(nx=npix, ny=npix, cell_arcsec=cell_arcsec, ra_deg=obs.ra_deg, dec_deg=obs.dec_deg,
+                specsys=obs.specsys)
     if obs.nplanes > 1:
-        freqs = obs.channel_freqs_hz
-        return fitsio.Grid(**grid, freq0_hz=freqs[0], dfreq_hz=freqs[1] - freqs[0], nchan=len(freqs))
+        return fitsio.Grid(**grid, freq0_hz=obs.channel_freqs_hz[0], dfreq_hz=obs.channel_spacing_hz,
+                           nchan=obs.nplanes)
     return fitsio.Grid(**grid, freq0_hz=obs.mean_freq_hz, dfreq_hz=obs.bandwidth_hz, nchan=1)
 
 
@@ -41,9 +42,8 @@ def build(obs: observation.Observation, spec: dict):
     obs.check_image(npix, cell)
     wgridding = response.use_wgridding(obs, npix, cell, resp["wgridding"])
     pointings = response.pointing_responses(obs, npix, cell, resp["epsilon"], wgridding, img["primary_beam"])
-    freqs = obs.channel_freqs_hz
     sky_model = sky.sky_model(npix, cell, img["padding"], spec["sky"], obs.nplanes,
-                              abs(freqs[1] - freqs[0]) if obs.nplanes > 1 else 1.0)
+                              abs(obs.channel_spacing_hz) if obs.nplanes > 1 else 1.0)
     R = response.Response(sky_model.domain, pointings, obs.nvis)
     noise_model = noise.noise_model(obs, spec["noise"])
     normal = response.ImagePlaneNormal(obs, R) if resp["mode"] == "psf" else None
