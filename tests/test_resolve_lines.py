@@ -109,3 +109,17 @@ def test_a_source_off_the_resolve_grid_is_named(products, tmp_path):
     with pytest.raises(ValueError, match=r"small.fits: source 2 lies at pixel \(46, 16\), outside its 32 x 32 grid"):
         lines.line_table(products["truth.ecsv"], products["sky.fits"], {"clean": products["tclean.fits"]},
                          str(tmp_path / "small.h5"), str(small), RMS)
+
+
+def test_a_cube_without_sources_gives_an_empty_table(products, tmp_path):
+    from astropy.table import Table
+
+    empty = Table.read(products["truth.ecsv"], format="ascii.ecsv")[:0]
+    empty.write(tmp_path / "empty.ecsv", format="ascii.ecsv")
+    table = lines.line_table(str(tmp_path / "empty.ecsv"), products["sky.fits"], {"clean": products["tclean.fits"]},
+                             products["samples.h5"], products["mean.fits"], RMS)
+    assert len(table) == 0 and "resolve_clean_line_mjy_std" in table.colnames
+    lines.spectra_figure(str(tmp_path / "empty.ecsv"), products["sky.fits"], products["tclean.fits"],
+                         products["samples.h5"], products["mean.fits"], "clean", str(tmp_path / "f.png"),
+                         str(tmp_path / "f.pdf"))
+    assert (tmp_path / "f.png").stat().st_size > 0

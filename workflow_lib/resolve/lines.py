@@ -82,7 +82,7 @@ def spectra(truth_ecsv: str, skymodel_fits: str, image_fits: str, samples_h5: st
              "resolve": [_convolved(s, grids["resolve"].cell_arcsec, beam) for s in samples]}
     paths = {"model": skymodel_fits, "tclean": image_fits, "resolve": mean_fits}
     out = {key: np.array([[_spectrum_at(c, grids[key], row, paths[key]) for c in cubes[key]] for row in truth])
-           for key in cubes}
+           .reshape(len(truth), len(cubes[key]), image.shape[0]) for key in cubes}   # (source, sample, channel)
     return {**out, "truth": truth, "beam": beam}
 
 
@@ -105,8 +105,11 @@ def line_table(truth_ecsv: str, skymodel_fits: str, images: dict[str, str], samp
             centre = np.clip(np.rint(table["true_centre_chan"]).astype(int), 0, s["model"].shape[-1] - 1)
             table["snr"] = s["model"][np.arange(len(truth)), 0, centre] / noise_rms_jy_beam
         # (source, sample) arrays of each fitted parameter
-        fitted = {key: {k: np.array([[line_fit(spectrum)[k] for spectrum in per_source] for per_source in s[key]])
-                        for k in FIT_KEYS} for key in ("model", "tclean", "resolve")}
+        fitted = {}
+        for key in ("model", "tclean", "resolve"):
+            fits = [[line_fit(spectrum) for spectrum in per_source] for per_source in s[key]]
+            fitted[key] = {k: np.array([[f[k] for f in per_source] for per_source in fits]).reshape(s[key].shape[:2])
+                           for k in FIT_KEYS}
         table[f"model_{name}_continuum_mjy"] = fitted["model"]["continuum_jy"][:, 0] * 1e3
         table[f"model_{name}_line_mjy"] = fitted["model"]["line_peak_jy"][:, 0] * 1e3
         table[f"model_{name}_centre_chan"] = fitted["model"]["line_centre_chan"][:, 0]
@@ -124,9 +127,12 @@ def line_table(truth_ecsv: str, skymodel_fits: str, images: dict[str, str], samp
 
 
 def _nanstd(values: np.ndarray) -> np.ndarray:
-    finite = np.isfinite(values).sum(axis=1)
-    centred = values - np.nanmean(values, axis=1, keepdims=True)
-    return np.sqrt(np.nansum(centred ** 2, axis=1) / np.maximum(finite - 1, 1))
+    """Sample std (ddof 1) per row over the fits that converged; NaN where fewer than two did."""
+    finite = np.isfinite(values)
+    count = finite.sum(axis=1)
+    mean = np.where(finite, values, 0).sum(axis=1) / np.maximum(count, 1)
+    spread = np.where(finite, values - mean[:, None], 0) ** 2
+    return np.where(count > 1, np.sqrt(spread.sum(axis=1) / np.maximum(count - 1, 1)), np.nan)
 
 
 def _note(table: Table, names: list[str], noise: float) -> str:
