@@ -153,3 +153,20 @@ def test_beam_convolution_keeps_positions_and_flux(npix):
     assert np.unravel_index(np.argmax(smooth), smooth.shape) == (20, 13)
     assert smooth.max() == pytest.approx(1.0, rel=1e-3)
     assert smooth.sum() == pytest.approx(tables.beam_area_pixels(beam, cell), rel=1e-3)
+
+
+def test_tclean_images_a_cube_in_its_grid_frame():
+    """tclean's outframe is the grid's own (a TOPO measurement set's RESOLVE cube is TOPO, and tCLEAN's beside it
+    must be too), every FITS SPECSYS has its CASA frame, and an image is mfs."""
+    from workflow_lib import msio
+    from workflow_lib.imaging import tclean_arguments
+
+    grid = fitsio.Grid(nx=32, ny=32, cell_arcsec=0.1, ra_deg=10.0, dec_deg=-30.0, freq0_hz=230e9, dfreq_hz=1e7,
+                       nchan=8)
+    assert tclean_arguments(grid, None, 0, 0.0, cube=True)["outframe"] == "LSRK"
+    topo = fitsio.Grid(**{**grid.__dict__, "specsys": "TOPOCENT"})
+    assert tclean_arguments(topo, None, 0, 0.0, cube=True)["outframe"] == "TOPO"
+    assert set(msio.CASA_FRAME_OF) == set(msio.FITS_SPECSYS.values()) and msio.CASA_FRAME_OF["BARYCENT"] == "BARY"
+    assert "outframe" not in tclean_arguments(grid, None, 0, 0.0, cube=False)
+    # and the frame survives a FITS round trip of the grid
+    assert fitsio.Grid.from_header(topo.header("Jy/beam")).specsys == "TOPOCENT"

@@ -52,8 +52,10 @@ def tclean_arguments(grid: Grid, method: dict | None, niter: int, threshold_mjy:
                 phasecenter=f"J2000 {grid.ra_deg}deg {grid.dec_deg}deg", gridder="standard", interactive=False,
                 pblimit=0.2, restoringbeam="common" if cube else [])
     if cube:
+        from .msio import CASA_FRAME_OF
+
         args.update(specmode="cube", nchan=grid.nchan, start=f"{grid.freq0_hz}Hz", width=f"{grid.dfreq_hz}Hz",
-                    outframe="LSRK", restfreq=f"{grid.freq0_hz}Hz")
+                    outframe=CASA_FRAME_OF[grid.specsys], restfreq=f"{grid.freq0_hz}Hz")   # the grid's own frame
     else:
         args.update(specmode="mfs")
     if method is None:

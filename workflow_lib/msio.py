@@ -48,9 +48,11 @@ def channel_frequencies(ms: str | os.PathLike, spw: int = 0) -> np.ndarray:
         return np.asarray(tb.getcell("CHAN_FREQ", spw), dtype=np.float64)
 
 
-# CASA's frequency reference codes (MEAS_FREQ_REF, MFrequency types) as FITS SPECSYS values
-FITS_SPECSYS = {0: "SOURCE", 1: "LSRK", 2: "LSRD", 3: "BARYCENT", 4: "GEOCENTR", 5: "TOPOCENT", 6: "GALACTOC",
-                7: "LOCALGRP", 8: "CMBDIPOL"}
+# CASA's frequency frames (MEAS_FREQ_REF codes 0-8, MFrequency types) and their FITS SPECSYS values
+CASA_FRAMES = ("REST", "LSRK", "LSRD", "BARY", "GEO", "TOPO", "GALACTO", "LGROUP", "CMB")
+FITS_SPECSYS = dict(enumerate(("SOURCE", "LSRK", "LSRD", "BARYCENT", "GEOCENTR", "TOPOCENT", "GALACTOC", "LOCALGRP",
+                               "CMBDIPOL")))
+CASA_FRAME_OF = {fits_name: CASA_FRAMES[code] for code, fits_name in FITS_SPECSYS.items()}   # SPECSYS -> frame
 
 
 def spectral_frame(ms: str | os.PathLike, spw: int = 0) -> str:
