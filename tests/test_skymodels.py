@@ -170,3 +170,17 @@ def test_tclean_images_a_cube_in_its_grid_frame():
     assert "outframe" not in tclean_arguments(grid, None, 0, 0.0, cube=False)
     # and the frame survives a FITS round trip of the grid
     assert fitsio.Grid.from_header(topo.header("Jy/beam")).specsys == "TOPOCENT"
+
+
+def test_products_record_the_kind_of_machine(tmp_path, tiny_config):
+    """Every table and FITS file says which processor and SIMD level made it: the same bits are promised on
+    the same kind of machine, so a differing result on another must be traceable to it."""
+    from workflow_lib import provenance
+
+    machine = provenance.machine()
+    assert machine["cpu"] and machine["simd"] in (*provenance.SIMD_LEVELS, "baseline")
+    image, table, grid = skymodels.random_cube(tiny_config["cubes"], tiny_config["observation"], 1, 0)
+    skymodels.write_skymodel(image, table, grid, {"a": 1}, tmp_path / "m.fits", tmp_path / "t.ecsv")
+    assert Table.read(tmp_path / "t.ecsv", format="ascii.ecsv").meta["machine"] == machine
+    history = " ".join(str(h) for h in fitsio.read_cube(tmp_path / "m.fits")[1]["HISTORY"])
+    assert f'"simd":"{machine["simd"]}"' in history

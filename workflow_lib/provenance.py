@@ -1,4 +1,4 @@
-"""What made an output: package versions and a hash of the parameters used.
+"""What made an output: package versions, the kind of machine and a hash of the parameters used.
 
 Every FITS file and table the workflow writes carries this record, so a file
 found on disk can be traced back to the configuration that produced it.
@@ -10,6 +10,7 @@ import hashlib
 import json
 from functools import lru_cache
 from importlib import metadata
+from pathlib import Path
 
 PACKAGES = ("workflow_lib", "numpy", "astropy", "casatools", "casatasks", "casadata", "ducc0", "nifty8", "torch", "h5py")
 
@@ -24,6 +25,32 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
     return out
+
+
+# numpy's CPU feature groups, widest first: compiled kernels (numpy's, ducc0's FFTs) dispatch on them
+SIMD_LEVELS = ("AVX512_SPR", "AVX512_ICL", "AVX512_CNL", "AVX512_CLX", "AVX512_SKX", "AVX512F", "AVX2", "AVX",
+               "SSE42", "SVE", "ASIMD", "NEON", "VSX4", "VSX3", "VSX2")
+
+
+@lru_cache(maxsize=1)
+def machine() -> dict[str, str]:
+    """The processor and the widest SIMD extension numpy found on it. Kernels take other paths on another kind
+    of processor and round differently, and MGVI amplifies a rounding difference, so the same code and inputs
+    give the same bits on the same kind of machine (at any thread count), not necessarily on another."""
+    import platform
+
+    import numpy as np
+
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                    if line.startswith("model name")), cpu)
+    try:
+        features = np._core._multiarray_umath.__cpu_features__
+    except AttributeError:
+        features = {}
+    return {"cpu": cpu, "simd": next((f for f in SIMD_LEVELS if features.get(f)), "baseline")}
 
 
 def canonical_json(params) -> str:
@@ -46,7 +73,7 @@ def file_sha256(path) -> str:
 
 def record(params) -> dict:
     """Provenance record for table metadata (ECSV/HDF5 attributes)."""
-    return {"versions": versions(), "params": params, "params_hash": params_hash(params)}
+    return {"versions": versions(), "machine": machine(), "params": params, "params_hash": params_hash(params)}
 
 
 def stamp_header(header, params) -> None:
@@ -55,6 +82,7 @@ def stamp_header(header, params) -> None:
     header["PARHASH"] = (params_hash(params), "sha256[:16] of the generating parameters")
     for name, version in versions().items():
         header.add_history(f"{name}=={version}")
+    header.add_history("machine " + canonical_json(machine())[:64])
     text = canonical_json(params)
     for start in range(0, len(text), 64):
         header.add_history("params " + text[start:start + 64])

@@ -84,7 +84,9 @@ def write_table(table: Table, csv_path: str, md_path: str, title: str, params=No
     lines += ["| " + " | ".join(fmt(row[c]) for c in cols) + " |" for row in table]
     notes = [f"- {k}: {v}" for k, v in table.meta.items() if k.startswith("beam_") or k == "note"]
     versions = ", ".join(f"{k} {v}" for k, v in table.meta["versions"].items() if v != "not installed")
-    notes.append(f"- made by: {versions}; parameter hash {table.meta['params_hash']}")
+    machine = table.meta["machine"]
+    notes.append(f"- made by: {versions}; on {machine['cpu']} ({machine['simd']}); parameter hash "
+                 f"{table.meta['params_hash']}")
     lines += ["", *notes]
     Path(md_path).write_text("\n".join(lines) + "\n")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -60,6 +61,10 @@ def infer(obs: observation.Observation, spec: dict, state_dir: str, fingerprint:
 
     The fit per spectral window and per |uv| bin is logged at the end of every phase.
     """
+    if os.environ.get("OPENBLAS_NUM_THREADS") != "1":   # the workflow and alma-imaging set it (step.set_threads)
+        log.warning("OPENBLAS_NUM_THREADS is not 1: numpy's dot products may run threaded and sum in another "
+                    "order, so this posterior need not be the same bits as another run's; set it before numpy "
+                    "loads (workflow_lib.step.set_threads)")
     sky_model, noise_model, lh, R = build(obs, spec)
     noise_keys = [k for k in lh.energy.domain.keys() if k.startswith(noise.PREFIX)]
     counts = np.bincount(obs.spw_index, minlength=len(obs.spws))
