@@ -67,6 +67,9 @@ def test_line_peak_and_snr_at_the_beam(products):
         share = BEAM[0] * BEAM[1] / np.sqrt((BEAM[0] ** 2 + source.fwhm_major_arcsec ** 2)
                                             * (BEAM[1] ** 2 + source.fwhm_minor_arcsec ** 2))
         assert table["model_clean_line_mjy"][k] == pytest.approx(source.line_flux_jy * share * 1e3, rel=0.02)
+        # the line's area at the beam: peak x FWHM x sqrt(pi / 4 ln 2) x 10 MHz channels
+        integral = source.line_flux_jy * share * 1e3 * source.line_fwhm_chan * np.sqrt(np.pi / 4 / np.log(2)) * 10
+        assert table["model_clean_line_integral_mjy_mhz"][k] == pytest.approx(integral, rel=0.03)
         peak = (source.line_flux_jy * np.exp(-4 * np.log(2) * (round(source.line_centre_chan)
                                                                - source.line_centre_chan) ** 2
                                              / source.line_fwhm_chan ** 2) + source.continuum_flux_jy) * share

@@ -16,7 +16,7 @@ import numpy as np
 from astropy.table import Table
 
 from .. import figures, fitsio, tables
-from ..units import FWHM_TO_SIGMA
+from ..units import FWHM_TO_SIGMA, GAUSSIAN_AREA_PER_FWHM
 from .compare import read_samples
 
 FIT_KEYS = ("continuum_jy", "line_peak_jy", "line_centre_chan", "line_fwhm_chan")
@@ -83,21 +83,23 @@ def spectra(truth_ecsv: str, skymodel_fits: str, image_fits: str, samples_h5: st
     paths = {"model": skymodel_fits, "tclean": image_fits, "resolve": mean_fits}
     out = {key: np.array([[_spectrum_at(c, grids[key], row, paths[key]) for c in cubes[key]] for row in truth])
            .reshape(len(truth), len(cubes[key]), image.shape[0]) for key in cubes}   # (source, sample, channel)
-    return {**out, "truth": truth, "beam": beam}
+    return {**out, "truth": truth, "beam": beam, "channel_mhz": abs(grids["tclean"].dfreq_hz) / 1e6}
 
 
 def line_table(truth_ecsv: str, skymodel_fits: str, images: dict[str, str], samples_h5: str, mean_fits: str,
                noise_rms_jy_beam: float) -> Table:
     """Per true source: its beam-peak SNR (at the first image's beam), the catalogue's line centre and width,
-    and per tCLEAN cube of ``images`` (name -> FITS) the fitted continuum, line peak (mJy), centre and FWHM
-    (channels) of the model, of that cube and of RESOLVE (mean, std over the per-sample fits) at its beam."""
+    and per tCLEAN cube of ``images`` (name -> FITS) the fitted continuum and line peak (mJy/beam), centre and
+    FWHM (channels) and line integral (mJy/beam MHz, the Gaussian's area) of the model, of that cube and of
+    RESOLVE (mean, std over the per-sample fits) at its beam."""
     truth = Table.read(truth_ecsv, format="ascii.ecsv")
     table = Table()
     table["source"] = truth["id"]
     table["true_centre_chan"] = np.asarray(truth["line_centre_chan"])
     table["true_fwhm_chan"] = np.asarray(truth["line_fwhm_chan"])
     columns = (("continuum_jy", "continuum_mjy", 1e3), ("line_peak_jy", "line_mjy", 1e3),
-               ("line_centre_chan", "centre_chan", 1.0), ("line_fwhm_chan", "fwhm_chan", 1.0))
+               ("line_centre_chan", "centre_chan", 1.0), ("line_fwhm_chan", "fwhm_chan", 1.0),
+               ("line_integral_jy_mhz", "line_integral_mjy_mhz", 1e3))
     for name, image_fits in images.items():
         s = spectra(truth_ecsv, skymodel_fits, image_fits, samples_h5, mean_fits)
         if "snr" not in table.colnames:
@@ -110,10 +112,10 @@ def line_table(truth_ecsv: str, skymodel_fits: str, images: dict[str, str], samp
             fits = [[line_fit(spectrum) for spectrum in per_source] for per_source in s[key]]
             fitted[key] = {k: np.array([[f[k] for f in per_source] for per_source in fits]).reshape(s[key].shape[:2])
                            for k in FIT_KEYS}
-        table[f"model_{name}_continuum_mjy"] = fitted["model"]["continuum_jy"][:, 0] * 1e3
-        table[f"model_{name}_line_mjy"] = fitted["model"]["line_peak_jy"][:, 0] * 1e3
-        table[f"model_{name}_centre_chan"] = fitted["model"]["line_centre_chan"][:, 0]
-        table[f"model_{name}_fwhm_chan"] = fitted["model"]["line_fwhm_chan"][:, 0]
+            fitted[key]["line_integral_jy_mhz"] = (fitted[key]["line_peak_jy"] * fitted[key]["line_fwhm_chan"]
+                                                   * GAUSSIAN_AREA_PER_FWHM * s["channel_mhz"])
+        for key, column, scale in columns:
+            table[f"model_{name}_{column}"] = fitted["model"][key][:, 0] * scale
         for key, column, scale in columns:
             table[f"{name}_{column}"] = fitted["tclean"][key][:, 0] * scale
         table[f"{name}_line_ratio"] = table[f"{name}_line_mjy"] / table[f"model_{name}_line_mjy"]
