@@ -44,13 +44,14 @@ def run_snakemake(workdir, *args, configfile=TINY):
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
 
 
-def job_resources(output: str) -> dict[str, str]:
-    """rule name -> its resources line, from a dry run's job listing."""
+def job_resources(output: str) -> dict[str, list[str]]:
+    """rule name -> the resources line of each of its jobs, from a dry run's job listing (the jobs of one rule
+    may differ: a RESOLVE cube run asks more memory than an image)."""
     found, rule = {}, None
     for line in output.splitlines():
         line = line.strip()
         if line.startswith("rule ") or line.startswith("localrule "):
             rule = line.split()[1].rstrip(":")
         elif line.startswith("resources:") and rule:
-            found[rule] = line
+            found.setdefault(rule, []).append(line)
     return found

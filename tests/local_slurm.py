@@ -49,12 +49,14 @@ def missing_tools() -> str | None:
 def workflow_profile(directory: Path, set_resources: dict | None = None) -> Path:
     """profiles/slurm with only what this cluster needs changed, written to ``directory``: job status from
     squeue (no accounting database), the first status check after 2 s (not 40), and the default profile's
-    threads (PyTorch's float sums depend on the thread count, so a local run's bits need its threads);
-    ``set_resources`` adds per-rule resources."""
+    threads, or none when it sets none (PyTorch's float sums depend on the thread count, so a local run's bits
+    need its threads); ``set_resources`` adds per-rule resources."""
     profile = yaml.safe_load(PROFILE.read_text())
     default = yaml.safe_load((ROOT / "profiles" / "default" / "profile.yaml").read_text())
-    profile.update({"slurm-status-command": "squeue", "slurm-init-seconds-before-status-checks": 2,
-                    "set-threads": default["set-threads"]})
+    profile.update({"slurm-status-command": "squeue", "slurm-init-seconds-before-status-checks": 2})
+    profile.pop("set-threads", None)
+    if "set-threads" in default:
+        profile["set-threads"] = default["set-threads"]
     for rule, resources in (set_resources or {}).items():
         profile["set-resources"].setdefault(rule, {}).update(resources)
     directory.mkdir(parents=True, exist_ok=True)

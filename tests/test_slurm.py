@@ -274,11 +274,13 @@ def test_memory_and_runtime_reach_slurm(slurm_runs):
             continue
         key = (job["name"], job["comment"], job["array_task"])  # run id, rule and wildcards, array task
         attempts[key] = attempt = attempts.get(key, 0) + 1
-        mem_mb = attempt * int(re.search(r"mem_mb=(\d+)", expected[rule]).group(1))
-        runtime = int(re.search(r"runtime=(\d+)", expected[rule]).group(1))
-        asked = int(job["mem"].removesuffix("M"))
-        assert mem_mb <= asked <= mem_mb + (64 if is_array_task(job) else 0), (rule, attempt, job, mem_mb)
-        assert minutes(job["time_limit"]) == runtime, (rule, job, runtime)
+        # one of the rule's jobs in the listing (a rule's jobs may ask different amounts: RESOLVE cube vs image)
+        listed = {(attempt * int(re.search(r"mem_mb=(\d+)", r).group(1)), int(re.search(r"runtime=(\d+)", r).group(1)))
+                  for r in expected[rule]}
+        asked, limit = int(job["mem"].removesuffix("M")), minutes(job["time_limit"])
+        slack = 64 if is_array_task(job) else 0
+        assert any(mem <= asked <= mem + slack and limit == runtime for mem, runtime in listed), \
+            (rule, attempt, job, sorted(listed))
     assert len(attempts) >= 30  # of the 38 SLURM jobs a run has, all but groups and the injected rule
 
 
