@@ -19,7 +19,8 @@ R = f"results/{config['name']}"
 LOGS = f"{R}/logs"
 # scheduling priority of the DeepFocus chain (shards -> training -> operating point), the demo's longest
 # sequence of jobs: without it the scheduler starts the RESOLVE runs first (it favours jobs with temporary
-# inputs, their measurement sets), and training waits for them (24 min for the demo instead of about 18)
+# inputs, their measurement sets), and training waits for them (with RESOLVE on one thread as well: the demo
+# took 21 min 24 s instead of 24-26, README "Timings")
 CRITICAL_PATH = 10
 BENCH = f"{R}/benchmarks"
 CUBES = [f"cubes/cube_{i:04d}" for i in range(config["cubes"]["count"])]

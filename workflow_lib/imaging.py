@@ -54,6 +54,8 @@ def tclean_arguments(grid: Grid, method: dict | None, niter: int, threshold_mjy:
     if cube:
         from .msio import CASA_FRAME_OF
 
+        if grid.specsys not in CASA_FRAME_OF:
+            raise ValueError(f"SPECSYS {grid.specsys!r} has no CASA frame (one of {sorted(CASA_FRAME_OF)})")
         args.update(specmode="cube", nchan=grid.nchan, start=f"{grid.freq0_hz}Hz", width=f"{grid.dfreq_hz}Hz",
                     outframe=CASA_FRAME_OF[grid.specsys], restfreq=f"{grid.freq0_hz}Hz")   # the grid's own frame
     else:

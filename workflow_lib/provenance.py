@@ -82,7 +82,8 @@ def stamp_header(header, params) -> None:
     header["PARHASH"] = (params_hash(params), "sha256[:16] of the generating parameters")
     for name, version in versions().items():
         header.add_history(f"{name}=={version}")
-    header.add_history("machine " + canonical_json(machine())[:64])
+    for key, value in machine().items():   # one card each: a long CPU name must not cut off the SIMD level
+        header.add_history(f"machine {key}={value}")
     text = canonical_json(params)
     for start in range(0, len(text), 64):
         header.add_history("params " + text[start:start + 64])

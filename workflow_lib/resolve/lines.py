@@ -27,8 +27,9 @@ def line_fit(spectrum: np.ndarray) -> dict:
     """A constant continuum plus one Gaussian line fitted to ``spectrum`` (Jy or Jy/beam per
     channel): continuum and line peak (Jy), line centre and FWHM (channels), as :class:`.skymodels.LineSource`
     describes a source. Starts at the brightest channel over the median; the centre is kept inside the band and
-    the width between a fifth of a channel and the band. NaN everywhere when it does not converge (a spectrum of
-    noise)."""
+    the width between a fifth of a channel and the band. NaN everywhere for a spectrum with a non-finite value
+    or a fit that does not converge; a spectrum of noise gets a finite fit of nothing (the table's snr says
+    which sources can be told from the noise)."""
     from scipy.optimize import curve_fit
 
     nchan = spectrum.size
@@ -37,9 +38,12 @@ def line_fit(spectrum: np.ndarray) -> dict:
     def model(x, continuum, peak, centre, sigma):
         return continuum + peak * np.exp(-0.5 * ((x - centre) / sigma) ** 2)
 
+    if not np.all(np.isfinite(spectrum)):
+        return dict.fromkeys(FIT_KEYS, np.nan)
+    lo, hi = 0.2 * FWHM_TO_SIGMA, nchan * FWHM_TO_SIGMA   # sigma of a fifth of a channel .. the band
+    bounds = ([-np.inf, -np.inf, -0.5, lo], [np.inf, np.inf, nchan - 0.5, hi])
     base = float(np.median(spectrum))
-    start = (base, float(spectrum.max() - base), float(np.argmax(spectrum)), 2.0)
-    bounds = ([-np.inf, -np.inf, -0.5, 0.2 * FWHM_TO_SIGMA], [np.inf, np.inf, nchan - 0.5, nchan * FWHM_TO_SIGMA])
+    start = (base, float(spectrum.max() - base), float(np.argmax(spectrum)), min(max(2.0, lo), hi))
     try:
         (continuum, peak, centre, sigma), _ = curve_fit(model, chan, spectrum, p0=start, bounds=bounds,
                                                         max_nfev=20000)
@@ -74,6 +78,9 @@ def spectra(truth_ecsv: str, skymodel_fits: str, image_fits: str, samples_h5: st
     grids = {"model": fitsio.Grid.from_header(model_header, skymodel_fits),
              "tclean": fitsio.Grid.from_header(image_header, image_fits),
              "resolve": fitsio.Grid.from_header(fitsio.read_cube(mean_fits)[1], mean_fits)}
+    if not grids["resolve"].matches(grids["tclean"]) or grids["resolve"].specsys != grids["tclean"].specsys:
+        raise ValueError(f"{mean_fits} and {image_fits}: not the same grid and channels ({grids['resolve']} vs "
+                         f"{grids['tclean']})")
     samples = read_samples(samples_h5)
     if samples.ndim != 4 or samples.shape[1] != image.shape[0]:
         raise ValueError(f"{samples_h5}: posterior samples of shape {samples.shape}, not a cube of the "
@@ -142,8 +149,8 @@ def _note(table: Table, names: list[str], noise: float) -> str:
     parts = [f"line peak and continuum (mJy/beam), line centre and FWHM (channels) fitted to the spectrum at "
              f"each true source's position, the sky model (model_<image>) and each RESOLVE sample convolved with "
              f"that tCLEAN cube's beam; snr: the model's value there at the line centre over the channel noise "
-             f"({noise * 1e3:g} mJy/beam); errors against the catalogue's centre and width; NaN: the fit did not "
-             f"converge (no line in the spectrum)"]
+             f"({noise * 1e3:g} mJy/beam); errors against the catalogue's centre and width; line integral: the "
+             f"fitted Gaussian's area (mJy/beam MHz); below snr ~3 the fits describe noise, not a line"]
     for name in names if bright.any() else []:
         for label, method in ((name, f"tCLEAN {name}"), (f"resolve_{name}", "RESOLVE at its beam")):
             ratio = np.abs(table[f"{label}_line_ratio"][bright] - 1)
@@ -183,7 +190,7 @@ def spectra_figure(truth_ecsv: str, skymodel_fits: str, image_fits: str, samples
         ax.step(chan, s["tclean"][k, 0] * 1e3, where="mid", color="tab:orange", lw=1, label=f"tCLEAN {name}")
         ax.plot(chan, middle, color="tab:blue", lw=1.2, label="RESOLVE mean")
         ax.fill_between(chan, middle - spread, middle + spread, color="tab:blue", alpha=0.3, lw=0)
-        ax.set_title(f"source {row['id']}: line {row['line_flux_jy'] * 1e3:.3g} mJy (integrated) at channel "
+        ax.set_title(f"source {row['id']}: line {row['line_flux_jy'] * 1e3:.3g} mJy (total) at channel "
                      f"{row['line_centre_chan']:.1f}", fontsize=9)
         ax.set_xlabel("channel")
         ax.set_ylabel("mJy/beam")

@@ -59,7 +59,7 @@ def check(config: dict) -> None:
         key = f"resolve.runs.{name}"
         kind, cube = source(run), spine_cube(run)
         if cube is not None:
-            _check_spine_cube(key, name, run, cube, config["cubes"]["count"])
+            _check_spine_cube(key, name, run, cube, config["cubes"])
         elif (name in SIMULATED_RUNS or kind == "simulated") and run["data"].get("simulated") != name:
             raise ConfigError(f"{key}.data: the runs named {', '.join(SIMULATED_RUNS)}, and only they, image the "
                               f"workflow's simulated fields (data.simulated: <the run's name>); other runs may "
@@ -105,12 +105,22 @@ def check(config: dict) -> None:
                 raise ConfigError(f"{key}: response.mode psf assumes no w-term; wgridding true needs mode exact")
 
 
-def _check_spine_cube(key: str, name: str, run: dict, cube: str, count: int) -> None:
-    """A run of a simulated cube: not one of the fields' names, a cube the config simulates, imaged as a cube."""
+def _check_spine_cube(key: str, name: str, run: dict, cube: str, cubes: dict) -> None:
+    """A run of a simulated cube: not one of the fields' names, a cube the config simulates, imaged as a cube,
+    whole (its per-source table reads every channel and source) and on the cube's own grid (like tCLEAN's)."""
     if name in SIMULATED_RUNS:
         raise ConfigError(f"{key}.data: the run {name!r} images the simulated {name} (data.simulated: {name})")
     index = int(cube.removeprefix(SPINE_CUBE_PREFIX))
-    if index >= count:
-        raise ConfigError(f"{key}.data.simulated: {cube} is not simulated (cubes.count is {count})")
-    if not run["data"]["cube"]:
+    if index >= cubes["count"]:
+        raise ConfigError(f"{key}.data.simulated: {cube} is not simulated (cubes.count is {cubes['count']})")
+    data, image = run["data"], run["image"]
+    if not data["cube"]:
         raise ConfigError(f"{key}.data: a simulated cube ({cube}) is imaged as a cube; cube must be true")
+    chosen = [k for k in ("channels", "spws", "field") if data[k] is not None] + (["mosaic"] if data["mosaic"] else [])
+    if chosen:
+        raise ConfigError(f"{key}.data: a simulated cube is imaged whole, one field and window; leave "
+                          f"{', '.join(chosen)} unset")
+    if (image["npix"], image["cell_arcsec"]) != (cubes["npix"], cubes["cell_arcsec"]):
+        raise ConfigError(f"{key}.image: a simulated cube is imaged on its own grid, npix {cubes['npix']} and "
+                          f"cell_arcsec {cubes['cell_arcsec']} (cubes), not {image['npix']} and "
+                          f"{image['cell_arcsec']}")

@@ -161,12 +161,14 @@ def continuum_comparison(*, components: str, skymodel: str, images: list[str], m
 def cube_comparison(*, truth: str, skymodel: str, noise_record: str, images: list[str], methods: list[str],
                     samples: str, mean: str, csv: str, md: str, png: str, pdf: str, params: dict) -> None:
     """Per source of a simulated cube (``truth``: its catalogue) the line and continuum that RESOLVE and the
-    tCLEAN cube give in the same aperture, against the model; the spectra figure (first tCLEAN method)."""
+    tCLEAN cube give at its position, against the model at the tCLEAN beam; the spectra figure (first tCLEAN
+    method)."""
     rms = json.loads(Path(noise_record).read_text())["target_rms_jy_per_beam"]   # set, or from the snr
     by_method = dict(zip(methods, images, strict=True))
     table = lines.line_table(truth, skymodel, by_method, samples, mean, rms)
-    tables.write_table(table, csv, md, "Spectral-line cube: line peak and continuum (mJy), line centre and FWHM "
-                       "(channels) per source, model, tCLEAN and RESOLVE", params=params)
+    tables.write_table(table, csv, md, "Spectral-line cube: line peak and continuum (mJy/beam), line centre and "
+                       "FWHM (channels), line integral (mJy/beam MHz) per source, model, tCLEAN and RESOLVE",
+                       params=params)
     lines.spectra_figure(truth, skymodel, images[0], samples, mean, methods[0], png, pdf)
 
 
