@@ -28,6 +28,11 @@ def convolve_with_beam(image: np.ndarray, cell_arcsec: float, beam: tuple[float,
     return fftconvolve(image, kernel * beam_area_pixels(beam, cell_arcsec), mode="same")
 
 
+def convolve_cube_with_beam(cube: np.ndarray, cell_arcsec: float, beam: tuple[float, float, float]) -> np.ndarray:
+    """Jy/pixel cube -> Jy/beam cube, plane by plane (:func:`convolve_with_beam`)."""
+    return np.stack([convolve_with_beam(plane, cell_arcsec, beam) for plane in cube])
+
+
 def peak_near(image: np.ndarray, x: float, y: float, radius_pix: float) -> float:
     """Largest pixel within ``radius_pix`` of (x, y)."""
     yy, xx = np.mgrid[: image.shape[0], : image.shape[1]]

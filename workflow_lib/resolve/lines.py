@@ -53,10 +53,6 @@ def line_fit(spectrum: np.ndarray) -> dict:
             "line_fwhm_chan": float(abs(sigma) / FWHM_TO_SIGMA)}
 
 
-def _convolved(cube: np.ndarray, cell_arcsec: float, beam) -> np.ndarray:
-    return np.array([tables.convolve_with_beam(plane, cell_arcsec, beam) for plane in cube])
-
-
 def _spectrum_at(cube: np.ndarray, grid: fitsio.Grid, row, path: str) -> np.ndarray:
     """The spectrum of a cube at the pixel nearest a catalogue source; a source off the grid is an error."""
     x, y = (int(np.rint(v)) for v in grid.celestial_wcs().world_to_pixel_values(row["ra_deg"], row["dec_deg"]))
@@ -85,8 +81,9 @@ def spectra(truth_ecsv: str, skymodel_fits: str, image_fits: str, samples_h5: st
     if samples.ndim != 4 or samples.shape[1] != image.shape[0]:
         raise ValueError(f"{samples_h5}: posterior samples of shape {samples.shape}, not a cube of the "
                          f"{image.shape[0]} channels of {image_fits}")
-    cubes = {"model": [_convolved(model, grids["model"].cell_arcsec, beam)], "tclean": [np.nan_to_num(image)],
-             "resolve": [_convolved(s, grids["resolve"].cell_arcsec, beam) for s in samples]}
+    cubes = {"model": [tables.convolve_cube_with_beam(model, grids["model"].cell_arcsec, beam)],
+             "tclean": [np.nan_to_num(image)],
+             "resolve": [tables.convolve_cube_with_beam(s, grids["resolve"].cell_arcsec, beam) for s in samples]}
     paths = {"model": skymodel_fits, "tclean": image_fits, "resolve": mean_fits}
     out = {key: np.array([[_spectrum_at(c, grids[key], row, paths[key]) for c in cubes[key]] for row in truth])
            .reshape(len(truth), len(cubes[key]), image.shape[0]) for key in cubes}   # (source, sample, channel)

@@ -12,12 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...tables import convolve_with_beam
-
-
-def smooth(cube: np.ndarray, cell_arcsec: float, beam: tuple[float, float, float]) -> np.ndarray:
-    """Jy/pixel cube -> Jy/beam cube at the resolution of ``beam`` (arcsec, arcsec, deg)."""
-    return np.stack([convolve_with_beam(plane, cell_arcsec, beam) for plane in cube])
+from ...tables import convolve_cube_with_beam as smooth
 
 
 def residual_stats(residual: np.ndarray) -> dict[str, float]:
