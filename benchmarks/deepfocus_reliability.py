@@ -6,8 +6,8 @@ good boxes: the 1% operating point then has to cut above 0.73 and drops faint re
 regression on a few per-detection quantities the pipeline already has (log score, integrated, focused and
 pixel SNR, the measured peak SNR of the dirty spectrum, deblended), fitted on the pipeline's detections on the
 *training* split (label: matched in 3-D), ranks the detections; its threshold is chosen on the validation split
-for the same target contamination and applied unchanged to the test split. Nothing here is fitted or chosen
-on the test split. Rule ``none`` (every focused source reaches the threshold), as the features replace the
+for the same target contamination and applied unchanged to the ducc test split and the CASA independent set.
+Nothing here is fitted or chosen on either. Rule ``none`` (every focused source reaches the threshold), as the features replace the
 study's SNR rule.
 
     python benchmarks/deepfocus_reliability.py [--results results/demo] [--out benchmarks/deepfocus_reliability.md]
@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
-from workflow_lib import provenance
+from astropy.table import Table
+
+from workflow_lib import fitsio, provenance
 from workflow_lib.dataset.torch_dataset import CubeDataset
 from workflow_lib.deepfocus import geometry
 from workflow_lib.deepfocus.evaluation import matching
@@ -38,26 +40,49 @@ def workflow_point(results: Path) -> dict:
     return json.loads((results / "deepfocus/models/operating_point.json").read_text())
 
 
-def detections(results: Path, split: str, rule: str = "none") -> list[dict]:
-    """Per cube: features (n_det, k), raw scores, 3-D boxes of detections and truth, the truth's SNR."""
+def _pipeline(results: Path, rule: str) -> DeepFocus:
     deepfocus = workflow_point(results)["params"]["deepfocus"]
     checkpoints = {m: str(results / f"deepfocus/models/{m}/model.pt") for m in MODELS}
-    pipeline = DeepFocus.load(checkpoints, settings_of(deepfocus, {"rule": rule, "score_threshold": -np.inf}))
+    return DeepFocus.load(checkpoints, settings_of(deepfocus, {"rule": rule, "score_threshold": -np.inf}))
+
+
+def _scored(cube: np.ndarray, catalogue: Table, truth: Table, truth_boxes: np.ndarray) -> dict:
+    """One cube's features (n_det, 6), raw scores, 3-D boxes of detections and truth, the truth's SNR."""
+    c, rms = catalogue, robust_rms(cube)
+    measured = [matching.measured_snr(cube, x, y, rms) for x, y in zip(c["x_pix"], c["y_pix"])]
+    features = np.column_stack([
+        np.log(np.clip(np.asarray(c["score"], float), 1e-3, None)),
+        *(np.arcsinh(np.asarray(c[k], float)) for k in ("snr_integrated", "snr", "pixel_snr")),
+        np.arcsinh(np.asarray(measured, float)), np.asarray(c["deblended"], float)]).reshape(len(c), 6)
+    return {"features": features, "score": np.asarray(c["score"], float), "boxes": boxes_of(c),
+            "truth": truth_boxes, "snr": np.asarray(truth["snr"], float)}
+
+
+def detections(results: Path, split: str, rule: str = "none") -> list[dict]:
+    """:func:`_scored` of every cube of a dataset split (the training set's beam)."""
+    pipeline = _pipeline(results, rule)
     ds = CubeDataset(str(results / "dataset/manifest.json"), split, ("dirty",))
     truth, grid = ds.sources(), ds.grid()
     cell, shape = pipeline.meta["cell_arcsec"], tuple(pipeline.meta["shape"])
     out = []
-    for indices, arrays in batches(ds, deepfocus["batch_cubes"]):
+    for indices, arrays in batches(ds, pipeline.settings["batch_cubes"]):
         for index, cube, result in zip(indices, arrays["dirty"], pipeline.run(arrays["dirty"], grid)):
-            t, c, rms = truth[truth["cube"] == index], result.catalogue, robust_rms(cube)
-            measured = [matching.measured_snr(cube, x, y, rms) for x, y in zip(c["x_pix"], c["y_pix"])]
-            features = np.column_stack([
-                np.log(np.clip(np.asarray(c["score"], float), 1e-3, None)),
-                *(np.arcsinh(np.asarray(c[k], float)) for k in ("snr_integrated", "snr", "pixel_snr")),
-                np.arcsinh(np.asarray(measured, float)), np.asarray(c["deblended"], float)]).reshape(len(c), 6)
-            out.append({"features": features, "score": np.asarray(c["score"], float), "boxes": boxes_of(c),
-                        "truth": geometry.source_boxes(t, pipeline.beam, cell, shape),
-                        "snr": np.asarray(t["snr"], float)})
+            t = truth[truth["cube"] == index]
+            out.append(_scored(cube, result.catalogue, t, geometry.source_boxes(t, pipeline.beam, cell, shape)))
+    return out
+
+
+def independent(results: Path, rule: str = "none") -> list[dict]:
+    """:func:`_scored` of every cube of the CASA independent set, each with its own restoring beam."""
+    pipeline = _pipeline(results, rule)
+    out = []
+    for path in sorted((results / "independent").glob("*/dirty.fits")):
+        result, grid = pipeline.run_fits(path)
+        cube, header = fitsio.read_cube(path)
+        beam = geometry.Beam.from_arcsec(fitsio.beam_arcsec(header), grid.cell_arcsec)
+        truth = Table.read(path.parent / "truth.ecsv")
+        out.append(_scored(cube.astype(np.float32), result.catalogue, truth,
+                           geometry.source_boxes(truth, beam, grid.cell_arcsec, cube.shape)))
     return out
 
 
@@ -122,13 +147,19 @@ def main() -> None:
              f"Training split: {len(labelled(splits['train'])[1])} detections, "
              f"{int((labelled(splits['train'])[1] == 0).sum())} unmatched; weights (intercept, log score, "
              f"integrated, focused, pixel, measured SNR, deblended; standardised): {np.round(weights, 2).tolist()}.",
-             "", "| rank by | threshold (validation) | validation: complete, contam. | test: complete, contam. "
-             "| test per true-SNR bin " + " ".join(matching.bin_labels(EDGES)) + " |", "|---|---|---|---|---|"]
+             "", "| rank by | threshold (validation) | validation: complete, contam. | test set: complete, contam. "
+             "| per true-SNR bin " + " ".join(matching.bin_labels(EDGES)) + " |", "|---|---|---|---|---|"]
     point = workflow_point(results)
+    casa = independent(results)
+    for c in casa:
+        c["reliability"] = reliability(c["features"]) if len(c["features"]) else np.zeros(0)
+    workflow = f"score, rule {point['rule']} (the workflow's operating point)"
     rows = [("score, rule none", "score", splits["validation"], splits["test"], None),
             ("reliability, rule none", "reliability", splits["validation"], splits["test"], None),
-            (f"score, rule {point['rule']} (the workflow's operating point)", "score", None,
-             detections(results, "test", point["rule"]), point)]
+            (workflow, "score", None, detections(results, "test", point["rule"]), point),
+            ("CASA independent: score, rule none", "score", splits["validation"], casa, None),
+            ("CASA independent: reliability, rule none", "reliability", splits["validation"], casa, None),
+            (f"CASA independent: {workflow}", "score", None, independent(results, point["rule"]), point)]
     for label, rank, validation, test, fixed in rows:
         if fixed is None:
             threshold, vc, vx = choose(validation, rank, args.target)
