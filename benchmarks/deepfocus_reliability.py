@@ -86,7 +86,7 @@ def independent(results: Path, rule: str = "none") -> list[dict]:
     return out
 
 
-def evaluate(cubes: list[dict], rank: str, threshold: float, iou_3d: float = 0.6):
+def evaluate(cubes: list[dict], rank: str, threshold: float, iou_3d: float):
     """(found per true source, real per kept detection, true SNRs) with detections ranked >= threshold."""
     found, real, snr = [], [], []
     for cube in cubes:
@@ -97,11 +97,11 @@ def evaluate(cubes: list[dict], rank: str, threshold: float, iou_3d: float = 0.6
     return np.concatenate(found), np.concatenate(real), np.concatenate(snr)
 
 
-def labelled(cubes: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+def labelled(cubes: list[dict], iou_3d: float) -> tuple[np.ndarray, np.ndarray]:
     """Features and labels (matched in 3-D with every detection kept)."""
     x = np.concatenate([c["features"] for c in cubes])
     y = np.concatenate([matching.flags(len(c["truth"]), len(c["boxes"]),
-                                       matching.match_boxes(c["truth"], c["boxes"], 0.6))[1] for c in cubes])
+                                       matching.match_boxes(c["truth"], c["boxes"], iou_3d))[1] for c in cubes])
     return x, y.astype(float)
 
 
@@ -118,11 +118,11 @@ def fit(x: np.ndarray, y: np.ndarray):
     return lambda f: np.column_stack([np.ones(len(f)), (f - mu) / sd]) @ w, w
 
 
-def choose(cubes: list[dict], rank: str, target: float) -> tuple[float, float, float]:
+def choose(cubes: list[dict], rank: str, target: float, iou_3d: float) -> tuple[float, float, float]:
     """Threshold with the most completeness at <= target contamination (threshold, completeness, contam.)."""
     best = (np.inf, 0.0, float("nan"))
     for threshold in np.unique(np.concatenate([c[rank] for c in cubes])):
-        found, real, _ = evaluate(cubes, rank, threshold)
+        found, real, _ = evaluate(cubes, rank, threshold, iou_3d)
         completeness, contamination = matching.rates(found, real)
         if contamination <= target and completeness > best[1]:
             best = (float(threshold), completeness, contamination)
@@ -136,37 +136,37 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/deepfocus_reliability.md")
     args = parser.parse_args()
     results = Path(args.results)
+    point = workflow_point(results)
+    iou_3d = point["params"]["iou_3d"]
     splits = {s: detections(results, s) for s in ("train", "validation", "test")}
-    reliability, weights = fit(*labelled(splits["train"]))
+    x_train, y_train = labelled(splits["train"], iou_3d)
+    reliability, weights = fit(x_train, y_train)
     for cubes in splits.values():
         for c in cubes:
             c["reliability"] = reliability(c["features"]) if len(c["features"]) else np.zeros(0)
     lines = [f"# {__doc__.splitlines()[0]}", "", f"`python benchmarks/deepfocus_reliability.py --results "
              f"{args.results}`; {json.dumps(provenance.versions())}.", "",
              __doc__.split("\n\n")[1].replace("\n", " "), "",
-             f"Training split: {len(labelled(splits['train'])[1])} detections, "
-             f"{int((labelled(splits['train'])[1] == 0).sum())} unmatched; weights (intercept, log score, "
+             f"Training split: {len(y_train)} detections, {int((y_train == 0).sum())} unmatched; weights (intercept, log score, "
              f"integrated, focused, pixel, measured SNR, deblended; standardised): {np.round(weights, 2).tolist()}.",
              "", "| rank by | threshold (validation) | validation: complete, contam. | test set: complete, contam. "
              "| per true-SNR bin " + " ".join(matching.bin_labels(EDGES)) + " |", "|---|---|---|---|---|"]
-    point = workflow_point(results)
     casa = independent(results)
     for c in casa:
         c["reliability"] = reliability(c["features"]) if len(c["features"]) else np.zeros(0)
     workflow = f"score, rule {point['rule']} (the workflow's operating point)"
-    rows = [("score, rule none", "score", splits["validation"], splits["test"], None),
-            ("reliability, rule none", "reliability", splits["validation"], splits["test"], None),
-            (workflow, "score", None, detections(results, "test", point["rule"]), point),
-            ("CASA independent: score, rule none", "score", splits["validation"], casa, None),
-            ("CASA independent: reliability, rule none", "reliability", splits["validation"], casa, None),
-            (f"CASA independent: {workflow}", "score", None, independent(results, point["rule"]), point)]
-    for label, rank, validation, test, fixed in rows:
-        if fixed is None:
-            threshold, vc, vx = choose(validation, rank, args.target)
-        else:
-            threshold = fixed["score_threshold"]
-            vc, vx = (fixed["candidates"][fixed["rule"]][k] for k in ("completeness", "contamination"))
-        found, real, snr = evaluate(test, rank, threshold)
+    chosen = {rank: choose(splits["validation"], rank, args.target, iou_3d) for rank in ("score", "reliability")}
+    chosen[workflow] = (point["score_threshold"], *(point["candidates"][point["rule"]][k]
+                                                    for k in ("completeness", "contamination")))
+    rows = [("score, rule none", "score", "score", splits["test"]),
+            ("reliability, rule none", "reliability", "reliability", splits["test"]),
+            (workflow, "score", workflow, detections(results, "test", point["rule"])),
+            ("CASA independent: score, rule none", "score", "score", casa),
+            ("CASA independent: reliability, rule none", "reliability", "reliability", casa),
+            (f"CASA independent: {workflow}", "score", workflow, independent(results, point["rule"]))]
+    for label, rank, point_of, test in rows:
+        threshold, vc, vx = chosen[point_of]
+        found, real, snr = evaluate(test, rank, threshold, iou_3d)
         tc, tx = matching.rates(found, real)
         bins = ", ".join(f"{found[(snr >= lo) & (snr < hi)].mean():.0%}" for lo, hi in zip(EDGES[:-1], EDGES[1:]))
         lines.append(f"| {label} | {threshold:.4g} | {vc:.1%}, {vx:.1%} | {tc:.1%}, {tx:.1%} ({len(found)}, "
