@@ -7,8 +7,8 @@ regression on a few per-detection quantities the pipeline already has (log score
 pixel SNR, the measured peak SNR of the dirty spectrum, deblended), fitted on the pipeline's detections on the
 *training* split (label: matched in 3-D), ranks the detections; its threshold is chosen on the validation split
 for the same target contamination and applied unchanged to the ducc test split and the CASA independent set.
-Nothing here is fitted or chosen on either. Rule ``none`` (every focused source reaches the threshold), as the features replace the
-study's SNR rule.
+Nothing here is fitted or chosen on either. Rule ``none`` (every focused source reaches the threshold), as the
+features replace the study's SNR rule.
 
     python benchmarks/deepfocus_reliability.py [--results results/demo] [--out benchmarks/deepfocus_reliability.md]
 """
@@ -27,9 +27,9 @@ from astropy.table import Table
 from workflow_lib import fitsio, provenance
 from workflow_lib.dataset.torch_dataset import CubeDataset
 from workflow_lib.deepfocus import geometry
-from workflow_lib.deepfocus.evaluation import matching
+from workflow_lib.deepfocus.evaluation import catalogues, matching
+from workflow_lib.deepfocus.evaluation.detection import Detections
 from workflow_lib.deepfocus.pipeline import DeepFocus, boxes_of, settings_of
-from workflow_lib.deepfocus.preprocess import robust_rms
 from workflow_lib.deepfocus.settings import MODELS
 from workflow_lib.deepfocus.trainsets import batches
 
@@ -47,15 +47,15 @@ def _pipeline(results: Path, rule: str) -> DeepFocus:
 
 
 def _scored(cube: np.ndarray, catalogue: Table, truth: Table, truth_boxes: np.ndarray) -> dict:
-    """One cube's features (n_det, 6), raw scores, 3-D boxes of detections and truth, the truth's SNR."""
-    c, rms = catalogue, robust_rms(cube)
-    measured = [matching.measured_snr(cube, x, y, rms) for x, y in zip(c["x_pix"], c["y_pix"])]
+    """One cube's features (n_det, 6), raw scores, measured SNRs, 3-D boxes of detections and truth, true SNR."""
+    c = catalogue
+    measured = np.asarray(catalogues.measured_snrs(cube, list(zip(c["x_pix"], c["y_pix"]))), float)
     features = np.column_stack([
         np.log(np.clip(np.asarray(c["score"], float), 1e-3, None)),
         *(np.arcsinh(np.asarray(c[k], float)) for k in ("snr_integrated", "snr", "pixel_snr")),
-        np.arcsinh(np.asarray(measured, float)), np.asarray(c["deblended"], float)]).reshape(len(c), 6)
-    return {"features": features, "score": np.asarray(c["score"], float), "boxes": boxes_of(c),
-            "truth": truth_boxes, "snr": np.asarray(truth["snr"], float)}
+        np.arcsinh(measured), np.asarray(c["deblended"], float)]).reshape(len(c), 6)
+    return {"features": features, "score": np.asarray(c["score"], float), "measured": measured,
+            "boxes": boxes_of(c), "truth": truth_boxes, "snr": np.asarray(truth["snr"], float)}
 
 
 def detections(results: Path, split: str, rule: str = "none") -> list[dict]:
@@ -86,23 +86,12 @@ def independent(results: Path, rule: str = "none") -> list[dict]:
     return out
 
 
-def evaluate(cubes: list[dict], rank: str, threshold: float, iou_3d: float):
-    """(found per true source, real per kept detection, true SNRs) with detections ranked >= threshold."""
-    found, real, snr = [], [], []
-    for cube in cubes:
-        keep = cube[rank] >= threshold
-        pairs = matching.match_boxes(cube["truth"], cube["boxes"][keep], iou_3d)
-        f, r = matching.flags(len(cube["truth"]), int(keep.sum()), pairs)
-        found.append(f), real.append(r), snr.append(cube["snr"])
-    return np.concatenate(found), np.concatenate(real), np.concatenate(snr)
-
-
-def labelled(cubes: list[dict], iou_3d: float) -> tuple[np.ndarray, np.ndarray]:
-    """Features and labels (matched in 3-D with every detection kept)."""
-    x = np.concatenate([c["features"] for c in cubes])
-    y = np.concatenate([matching.flags(len(c["truth"]), len(c["boxes"]),
-                                       matching.match_boxes(c["truth"], c["boxes"], iou_3d))[1] for c in cubes])
-    return x, y.astype(float)
+def ranked(cubes: list[dict], rank: str, iou_3d: float) -> Detections:
+    """The cubes' detections ranked by ``rank`` (a key of :func:`_scored`'s dicts, or "reliability")."""
+    found = Detections(rank, iou_3d)
+    for c in cubes:
+        found.add(c["truth"], c["snr"], c["boxes"], c[rank], c["measured"])
+    return found
 
 
 def fit(x: np.ndarray, y: np.ndarray):
@@ -118,17 +107,6 @@ def fit(x: np.ndarray, y: np.ndarray):
     return lambda f: np.column_stack([np.ones(len(f)), (f - mu) / sd]) @ w, w
 
 
-def choose(cubes: list[dict], rank: str, target: float, iou_3d: float) -> tuple[float, float, float]:
-    """Threshold with the most completeness at <= target contamination (threshold, completeness, contam.)."""
-    best = (np.inf, 0.0, float("nan"))
-    for threshold in np.unique(np.concatenate([c[rank] for c in cubes])):
-        found, real, _ = evaluate(cubes, rank, threshold, iou_3d)
-        completeness, contamination = matching.rates(found, real)
-        if contamination <= target and completeness > best[1]:
-            best = (float(threshold), completeness, contamination)
-    return best
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default="results/demo")
@@ -139,7 +117,8 @@ def main() -> None:
     point = workflow_point(results)
     iou_3d = point["params"]["iou_3d"]
     splits = {s: detections(results, s) for s in ("train", "validation", "test")}
-    x_train, y_train = labelled(splits["train"], iou_3d)
+    x_train = np.concatenate([c["features"] for c in splits["train"]])
+    y_train = ranked(splits["train"], "score", iou_3d).flags()[2].astype(float)  # matched with every detection kept
     reliability, weights = fit(x_train, y_train)
     for cubes in splits.values():
         for c in cubes:
@@ -155,7 +134,10 @@ def main() -> None:
     for c in casa:
         c["reliability"] = reliability(c["features"]) if len(c["features"]) else np.zeros(0)
     workflow = f"score, rule {point['rule']} (the workflow's operating point)"
-    chosen = {rank: choose(splits["validation"], rank, args.target, iou_3d) for rank in ("score", "reliability")}
+    chosen = {}
+    for rank in ("score", "reliability"):
+        validation = ranked(splits["validation"], rank, iou_3d)
+        chosen[rank] = matching.best_threshold(validation.scores, validation.rates, args.target)
     chosen[workflow] = (point["score_threshold"], *(point["candidates"][point["rule"]][k]
                                                     for k in ("completeness", "contamination")))
     rows = [("score, rule none", "score", "score", splits["test"]),
@@ -166,7 +148,7 @@ def main() -> None:
             (f"CASA independent: {workflow}", "score", workflow, independent(results, point["rule"]))]
     for label, rank, point_of, test in rows:
         threshold, vc, vx = chosen[point_of]
-        found, real, snr = evaluate(test, rank, threshold, iou_3d)
+        found, snr, real, _ = ranked(test, rank, iou_3d).flags(threshold)
         tc, tx = matching.rates(found, real)
         bins = ", ".join(f"{found[(snr >= lo) & (snr < hi)].mean():.0%}" for lo, hi in zip(EDGES[:-1], EDGES[1:]))
         lines.append(f"| {label} | {threshold:.4g} | {vc:.1%}, {vx:.1%} | {tc:.1%}, {tx:.1%} ({len(found)}, "
