@@ -41,10 +41,13 @@ def run_count(count: int, work: Path, cores: int, overlay: str | None) -> tuple[
 def summarise(run: Path, count: int, wall: float) -> dict:
     from astropy.table import Table
 
+    from workflow_lib.deepfocus import operating_point
+
     point = json.loads((run / "deepfocus" / "models" / "operating_point.json").read_text())
     both = Table.read(run / "tables" / "deepfocus_independent_detection.csv")
-    row = {"count": count, "rule": point["rule"], "score_threshold": point["score_threshold"],
-           "validation_completeness": point["candidates"][point["rule"]]["completeness"], "wall_s": wall}
+    row = {"count": count, "point": operating_point.label(point),
+           "validation_completeness": point["candidates"][operating_point.label(point)]["completeness"],
+           "wall_s": wall}
     for key, label in (("ducc", "ducc test split"), ("casa", "CASA independent")):
         t = both[(both["test_set"] == label) & (both["method"] == METHOD)]
         overall = t[t["snr_bin"] == "all"][0]
@@ -106,10 +109,10 @@ def write(rows: list[dict], args, out: Path, versions: dict) -> None:
         "Each run trains on its own training split and chooses its operating point on its own validation split "
         "(1% target contamination); the CASA independent set is the same for every run.",
         "",
-        "| cubes | rule, score >= | validation | ducc test: complete, contam. | CASA independent: complete, "
+        "| cubes | operating point | validation | ducc test: complete, contam. | CASA independent: complete, "
         f"contam. | CASA per true-SNR bin {' '.join(bins)} | wall min |",
         "|---|---|---|---|---|---|---|",
-        *[f"| {r['count']} | {r['rule']}, {r['score_threshold']:.3f} | {r['validation_completeness']:.1%} | "
+        *[f"| {r['count']} | {r['point']} | {r['validation_completeness']:.1%} | "
           f"{r['ducc_completeness']:.1%}, {r['ducc_contamination']:.1%} ({r['ducc_n_true']}) | "
           f"{r['casa_completeness']:.1%}, {r['casa_contamination']:.1%} ({r['casa_n_true']}) | "
           f"{', '.join(f'{v:.0%}' for v in r['casa_bins'].values())} | {r['wall_s'] / 60:.1f} |" for r in rows],

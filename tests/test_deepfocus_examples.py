@@ -28,7 +28,8 @@ GRID = fitsio.Grid(nx=NPIX, ny=NPIX, cell_arcsec=0.1, ra_deg=239.1746, dec_deg=-
 META = {"beam": {"fwhm_major": 5.0, "fwhm_minor": 4.0, "pa_deg": 80.0}, "cell_arcsec": 0.1, "dfreq_hz": 1e7,
         "shape": [NCHAN, NPIX, NPIX]}
 SETTINGS = {"threshold": 0.15, "focus_size": 16, "batch_cubes": 2, "bright_snr": 6.0, "min_snr": 1.0,
-            "mask_dilation": 1.5, "leak_margin": 1, "rule": "study", "score_threshold": -np.inf,
+            "mask_dilation": 1.5, "leak_margin": 1, "rule": "study", "ranking": "score",
+            "ranking_threshold": -np.inf, "reliability": None,
             "lines": {"height": 0.1, "prominence": 0.05, "distance": 4, "half_width": 4}}
 # (cube, x, y, line centre, line FWHM in channels, peak Jy/beam); cube 0 has one source, 1-3 two each
 SOURCES = [(0, 16.0, 15.0, 7.0, 2.0, 1.0),
@@ -159,9 +160,10 @@ def test_every_evaluation_figure_is_written_as_png_and_pdf(tmp_path):
           pred_snr=[20, 3])
     stages = dict.fromkeys(("blobsfinder_2d", "deepfocus_3d", "deepfocus_2d", "pybdsf_2d"), d)
     figures.completeness(stages, 0.5, 5.0, [0, 10, 100], tmp_path / "c.png", tmp_path / "c.pdf")
-    point = {"rule": "none", "score_threshold": 0.5, "target_contamination": 0.01,
-             "candidates": {"none": {"completeness": 0.5, "contamination": 0.0, "curve": [[0.4, 1.0, 0.5],
-                                                                                          [0.9, 0.5, 0.0]]}}}
+    chosen = {"rule": "none", "ranking": "score", "threshold": 0.5}
+    point = {**chosen, "target_contamination": 0.01,
+             "candidates": {"score >= 0.5, rule none": {**chosen, "completeness": 0.5, "contamination": 0.0,
+                                                        "curve": [[0.4, 1.0, 0.5], [0.9, 0.5, 0.0]]}}}
     figures.purity_completeness(point, stages, 5.0, tmp_path / "s.png", tmp_path / "s.pdf")
     figures.residual_histograms({"x_pix": (np.linspace(-1, 1, 20), None)}, tmp_path / "r.png", tmp_path / "r.pdf")
     for name in "csr":

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 import torch
 from astropy.table import Table
+from scipy.special import expit
 
 from workflow_lib import fitsio, provenance
-from workflow_lib.deepfocus import blobsfinder, deepgru, geometry, resnets, train
+from workflow_lib.deepfocus import blobsfinder, deepgru, geometry, reliability, resnets, train
 from workflow_lib.deepfocus.pipeline import DeepFocus, aperture_flux, barycentre, write_products
+from workflow_lib.deepfocus.preprocess import measured_snr, robust_rms
 from workflow_lib.deepfocus.settings import cube_products, model_files
 
 NCHAN, NPIX = 16, 32
@@ -18,7 +20,8 @@ GRID = fitsio.Grid(nx=NPIX, ny=NPIX, cell_arcsec=0.1, ra_deg=239.1746, dec_deg=-
 META = {"beam": {"fwhm_major": 6.0, "fwhm_minor": 5.0, "pa_deg": 80.0}, "cell_arcsec": 0.1, "dfreq_hz": 1e7,
         "shape": [NCHAN, NPIX, NPIX]}
 SETTINGS = {"threshold": 0.15, "focus_size": 16, "batch_cubes": 2, "bright_snr": 6.0, "min_snr": 1.0,
-            "mask_dilation": 1.5, "leak_margin": 1, "rule": "study", "score_threshold": -np.inf,
+            "mask_dilation": 1.5, "leak_margin": 1, "rule": "study", "ranking": "score",
+            "ranking_threshold": -np.inf, "reliability": None,
             "lines": {"height": 0.1, "prominence": 0.05, "distance": 4, "half_width": 4}}
 
 
@@ -179,3 +182,24 @@ def test_the_catalogue_uses_the_cubes_own_beam(pipeline, tmp_path, monkeypatch):
     pipeline.run_fits(tmp_path / "cube.fits")
     beam = seen[0]
     assert (beam.fwhm_major, beam.fwhm_minor, beam.pa_deg) == pytest.approx((12.0, 10.0, 80.0))
+
+
+def test_the_catalogue_is_cut_on_the_reliability_of_its_rows(pipeline):
+    """A model that reads only the focused SNR keeps the detection whose reliability reaches the threshold."""
+    cube = _source_cube(np.random.default_rng(3))
+    source = {"range": np.array([4.0, 10.0]), "score": 0.7, "snr_integrated": 3.0, "pixel_snr": 5.0,
+              "deblended": False}
+    detections = [[{**source, "box": np.array([9.5, 11.5, 21.5, 22.5]), "snr": 8.0},
+                   {**source, "box": np.array([0.0, 0.0, 6.0, 6.0]), "snr": 0.5}]]
+    weights = [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]   # intercept, then one per feature: the focused SNR only
+    model = {"features": list(reliability.FEATURES), "mean": [0.0] * 6, "scale": [1.0] * 6, "weights": weights}
+    every = DeepFocus(pipeline.finder, pipeline.gru, pipeline.nets, META, {**SETTINGS, "reliability": model}, "cpu")
+    table = every.characterise(cube[None], detections, GRID)[0].catalogue
+    np.testing.assert_allclose(table["reliability"], expit(np.arcsinh([8.0, 0.5])), rtol=1e-12)
+    rms = robust_rms(cube)
+    np.testing.assert_allclose(table["measured_snr"], [measured_snr(cube, x, y, rms)
+                                                       for x, y in zip(table["x_pix"], table["y_pix"])])
+    cut = DeepFocus(pipeline.finder, pipeline.gru, pipeline.nets, META,
+                    {**SETTINGS, "reliability": model, "ranking": "reliability", "ranking_threshold": 0.8}, "cpu")
+    kept = cut.characterise(cube[None], detections, GRID)[0].catalogue
+    assert list(kept["snr"]) == [8.0] and list(kept["id"]) == [1]

@@ -6,6 +6,7 @@ from astropy.table import Table
 
 from workflow_lib import fitsio
 from workflow_lib.deepfocus import geometry
+from workflow_lib.deepfocus.preprocess import measured_snr, median, robust_rms
 from workflow_lib.deepfocus.evaluation import characterisation, matching, pybdsf, reconstruction
 from workflow_lib.deepfocus.evaluation.detection import Detections, unique_2d
 
@@ -75,7 +76,7 @@ def test_unique_2d_keeps_the_best_of_coincident_sources():
 def test_measured_snr_is_the_spectral_peak_at_the_position_over_the_noise():
     cube = np.zeros((8, 5, 5))
     cube[3, 2, 1] = 6.0
-    assert matching.measured_snr(cube, 1.2, 1.8, rms=2.0) == pytest.approx(3.0)
+    assert measured_snr(cube, 1.2, 1.8, rms=2.0) == pytest.approx(3.0)
 
 
 def test_characterisation_residuals_by_hand():
@@ -134,3 +135,20 @@ def test_pybdsf_finds_a_source_with_our_position_size_and_pa_conventions(tmp_pat
     assert row["snr"] > 100
     assert len(pybdsf.find_sources(np.zeros((64, 64)), grid, beam, 3.0, 5.0, tmp_path)) == 0
     assert list(tmp_path.iterdir()) == []  # scratch files removed
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 10, 4097, 4098])
+def test_the_fast_median_is_numpys_bit_for_bit(n):
+    rng = np.random.default_rng(n)
+    for _ in range(10):
+        x = rng.standard_normal(n) * rng.uniform(0.1, 10)
+        x[rng.random(n) < 0.2] = 0.5   # ties
+        assert median(x) == np.median(x)
+
+
+def test_robust_rms_ignores_the_sources_and_the_nans():
+    rng = np.random.default_rng(3)
+    x = 2.0 * rng.standard_normal((32, 64, 64))
+    x[:, 30:34, 30:34] += 500.0
+    x[0, 0, :10] = np.nan
+    assert robust_rms(x) == pytest.approx(2.0, rel=0.02)

@@ -6,7 +6,9 @@ reconstructed model cube (Jy/pixel: one 3-D Gaussian per source) and the
 continuum image (Jy/beam). Every network sees the whole batch at once. A
 catalogue source's box is the footprint box of its characterised shape (see
 :mod:`.geometry`) times its line range: the detection stages' boxes only
-locate it.
+locate it. Each row carries its measured SNR (the dirty spectrum's peak at the position over the cube's
+noise) and, given a reliability model (:mod:`.reliability`), its reliability; the operating point keeps the
+rows whose score or reliability reaches its threshold.
 
 Inputs are checked against what the models were trained on: the pixel scale
 and channel width must match (a clear error otherwise); images larger than
@@ -29,8 +31,8 @@ from scipy import ndimage
 
 from .. import fitsio, provenance, skymodels
 from ..units import GAUSSIAN_AREA_PER_FWHM
-from . import blobsfinder, deepgru, focusing, geometry, resnets
-from .preprocess import crop
+from . import blobsfinder, deepgru, focusing, geometry, reliability, resnets
+from .preprocess import crop, measured_snr, robust_rms
 from .settings import CUBE_PRODUCTS
 from .train import choose_device, load_model
 
@@ -44,7 +46,7 @@ CATALOGUE_COLUMNS = (
     ("fwhm_minor_arcsec", float, "arcsec"), ("pa_deg", float, "deg"), ("line_flux_jy", float, "Jy"),
     ("line_integrated_flux_jy_mhz", float, "Jy MHz"), ("line_aperture_flux_jy_mhz", float, "Jy MHz"),
     ("continuum_flux_jy", float, "Jy"), ("snr", float, ""), ("snr_integrated", float, ""), ("pixel_snr", float, ""),
-    ("score", float, ""), ("deblended", bool, ""),
+    ("measured_snr", float, ""), ("score", float, ""), ("reliability", float, ""), ("deblended", bool, ""),
     *((c, float, "") for c in BOX_COLUMNS),
 )
 DUPLICATE_IOU = 0.5  # catalogue sources overlapping this much in 3-D are one: the best-scoring is kept
@@ -85,13 +87,17 @@ def empty_catalogue() -> Table:
 
 
 def settings_of(config: dict, point: dict | None = None) -> dict:
-    """The inference settings of the ``deepfocus`` config section, flat, at an operating point (``rule`` and
-    ``score_threshold``, see :mod:`.operating_point`; default: the study's rule, every score)."""
-    point = point or {"rule": "study", "score_threshold": -np.inf}
+    """The inference settings of the ``deepfocus`` config section, flat, at an operating point (``rule``,
+    ``ranking``, ``threshold`` and the ``reliability`` model, see :mod:`.operating_point`; default: the
+    study's rule, every detection, no reliability)."""
+    point = point or {"rule": "study", "ranking": "score", "threshold": -np.inf}
+    if point["ranking"] == "reliability" and not point.get("reliability"):
+        raise ValueError("an operating point that ranks by reliability needs its reliability model")
     return {"threshold": config["blobsfinder"]["threshold"], "focus_size": config["focus_size"],
             "batch_cubes": config["batch_cubes"], **config["focusing"],
             "lines": {k: config["deepgru"][k] for k in ("height", "prominence", "distance", "half_width")},
-            "rule": point["rule"], "score_threshold": float(point["score_threshold"])}
+            "rule": point["rule"], "ranking": point["ranking"], "ranking_threshold": float(point["threshold"]),
+            "reliability": point.get("reliability")}
 
 
 def barycentre(image: np.ndarray, box, peak: tuple[int, int] | None = None) -> tuple[float, float]:
@@ -280,13 +286,14 @@ class DeepFocus:
     # ------------------------------------------------------------------ products
 
     def _catalogue(self, cube, sources, crops, values, grid: fitsio.Grid, beam: geometry.Beam) -> Table:
-        """Catalogue rows of one cube's sources; duplicates (3-D IoU >= ``DUPLICATE_IOU`` with a source of
-        higher score, e.g. one line found from two islands of a bright source) and sources below the operating
-        point's score threshold are left out (the continuum image still masks them)."""
+        """Catalogue rows of one cube's sources with their reliability (NaN without a model); duplicates (3-D
+        IoU >= ``DUPLICATE_IOU`` with a source of higher score, e.g. one line found from two islands of a bright
+        source) and sources below the operating point's threshold on its ranking column are left out (the
+        continuum image still masks them)."""
         table = empty_catalogue()
         if not sources:
             return table
-        cell = grid.cell_arcsec
+        cell, rms = grid.cell_arcsec, robust_rms(cube)
         wcs = grid.celestial_wcs()
         for j, s in enumerate(sources):
             x, y = crops["xy"][j]
@@ -314,12 +321,14 @@ class DeepFocus:
                 * abs(grid.dfreq_hz) / 1e6,
                 "continuum_flux_jy": aperture_flux(crops["continuum"], box, x, y, seen, beam),
                 "snr": s["snr"], "snr_integrated": s["snr_integrated"], "pixel_snr": s["pixel_snr"],
-                "score": s["score"], "deblended": s["deblended"],
+                "measured_snr": measured_snr(cube, x, y, rms), "score": s["score"], "reliability": np.nan,
+                "deblended": s["deblended"],
                 **dict(zip(BOX_COLUMNS, map(float, geometry.box_3d(box, s["range"])))),
             })
-        kept = geometry.suppress(boxes_of(table), table["score"], DUPLICATE_IOU)
-        table = table[kept]
-        table = table[np.asarray(table["score"], float) >= self.settings["score_threshold"]]
+        table = table[geometry.suppress(boxes_of(table), table["score"], DUPLICATE_IOU)]
+        if self.settings["reliability"]:
+            table["reliability"] = reliability.probability(self.settings["reliability"], table)
+        table = table[np.asarray(table[self.settings["ranking"]], float) >= self.settings["ranking_threshold"]]
         table["id"] = np.arange(1, len(table) + 1)
         return table
 

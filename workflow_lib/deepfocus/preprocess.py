@@ -1,4 +1,4 @@
-"""Network inputs: robust noise, normalisation, crops.
+"""Network inputs: robust noise, normalisation, crops; the measured SNR of a position.
 
 The study min-max normalises each image and spectrum. That keeps shapes but
 throws away how far a feature stands above the noise: a pure-noise box looks
@@ -16,6 +16,14 @@ MAD_TO_SIGMA = 1.4826
 STRETCH_NORM = float(np.arcsinh(1000.0))
 
 
+def median(x: np.ndarray) -> float:
+    """``np.median`` of a finite 1-D float array, bit for bit, in a quarter of its time: one partition at the
+    upper middle element, the lower one the maximum below it (``np.median`` selects both)."""
+    k = x.size // 2
+    part = np.partition(x, k)
+    return part[k] if x.size % 2 else (part[:k].max() + part[k]) / 2
+
+
 def robust_rms(values: np.ndarray, clip: float = 3.0, iterations: int = 3) -> float:
     """Noise RMS from the sigma-clipped median absolute deviation (sources are the outliers)."""
     x = np.asarray(values, dtype=float).ravel()
@@ -23,8 +31,8 @@ def robust_rms(values: np.ndarray, clip: float = 3.0, iterations: int = 3) -> fl
     if x.size == 0:
         return 0.0
     for _ in range(iterations):
-        med = np.median(x)
-        rms = MAD_TO_SIGMA * np.median(np.abs(x - med))
+        med = median(x)
+        rms = MAD_TO_SIGMA * median(np.abs(x - med))
         if rms == 0:
             return 0.0
         kept = x[np.abs(x - med) < clip * rms]
@@ -32,6 +40,24 @@ def robust_rms(values: np.ndarray, clip: float = 3.0, iterations: int = 3) -> fl
             break
         x = kept
     return float(rms)
+
+
+def measured_snr(cube: np.ndarray, x: float, y: float, rms: float) -> float:
+    """Peak over channels of the dirty spectrum at the nearest pixel, over the channel noise.
+
+    On the same scale as the truth's SNR (noise-free peak at the line centre
+    over the noise); applied alike to every method's detections, it bins
+    detections without the truth.
+    """
+    nchan, ny, nx = cube.shape
+    i, j = int(np.clip(round(y), 0, ny - 1)), int(np.clip(round(x), 0, nx - 1))
+    return float(cube[:, i, j].max() / rms) if rms > 0 else float("nan")
+
+
+def measured_snrs(cube: np.ndarray, xy) -> list[float]:
+    """:func:`measured_snr` at each pixel position (x, y) of ``xy``, the cube's noise estimated once."""
+    rms = robust_rms(cube)
+    return [measured_snr(cube, x, y, rms) for x, y in xy]
 
 
 def minmax(x: np.ndarray) -> np.ndarray:

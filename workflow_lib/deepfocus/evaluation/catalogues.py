@@ -7,8 +7,6 @@ import numpy as np
 from astropy.table import Table
 
 from ..pipeline import boxes_of
-from ..preprocess import robust_rms
-from . import matching
 from .detection import Detections, unique_2d
 
 BOX_2D = ["box_x0", "box_y0", "box_x1", "box_y1"]  # PyBDSF catalogues
@@ -22,22 +20,15 @@ def stages(evaluation: dict) -> dict[str, Detections]:
             "pybdsf_2d": Detections("PyBDSF dirty (2-D)", evaluation["iou_2d"], evaluation["max_offset_pix"])}
 
 
-def measured_snrs(cube: np.ndarray, xy) -> list[float]:
-    """The measured SNR (:func:`.matching.measured_snr`) of detections at pixel positions ``xy``."""
-    rms = robust_rms(cube)
-    return [matching.measured_snr(cube, x, y, rms) for x, y in xy]
-
-
-def add(found: dict[str, Detections], true_boxes: np.ndarray, true_snr, cube: np.ndarray, catalogue: Table,
-        pybdsf: Table) -> None:
-    """One cube: its true 3-D boxes and SNRs, dirty ``cube``, DeepFocus ``catalogue`` and ``pybdsf`` rows."""
+def add(found: dict[str, Detections], true_boxes: np.ndarray, true_snr, catalogue: Table, pybdsf: Table,
+        ranking: str) -> None:
+    """One cube: its true 3-D boxes and SNRs, DeepFocus ``catalogue`` (ranked by its column ``ranking``, the
+    operating point's) and ``pybdsf`` rows."""
     boxes2 = true_boxes[:, [0, 1, 3, 4]]
     pred3 = boxes_of(catalogue)
-    scores = np.asarray(catalogue["score"], float)
-    xy = list(zip(np.asarray(catalogue["x_pix"], float), np.asarray(catalogue["y_pix"], float)))
-    found["deepfocus_3d"].add(true_boxes, true_snr, pred3, scores, measured_snrs(cube, xy))
+    scores, measured = np.asarray(catalogue[ranking], float), np.asarray(catalogue["measured_snr"], float)
+    found["deepfocus_3d"].add(true_boxes, true_snr, pred3, scores, measured)
     keep = unique_2d(pred3, scores)
-    found["deepfocus_2d"].add(boxes2, true_snr, pred3[keep][:, [0, 1, 3, 4]], scores[keep],
-                              measured_snrs(cube, [xy[k] for k in keep]))
+    found["deepfocus_2d"].add(boxes2, true_snr, pred3[keep][:, [0, 1, 3, 4]], scores[keep], measured[keep])
     found["pybdsf_2d"].add(boxes2, true_snr, boxes_of(pybdsf, BOX_2D), np.asarray(pybdsf["snr"], float),
                            np.asarray(pybdsf["measured_snr"], float))

@@ -14,6 +14,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 from ...figures import save  # noqa: E402
+from .. import operating_point  # noqa: E402
 from .matching import binned_rates  # noqa: E402
 
 
@@ -21,27 +22,27 @@ from .matching import binned_rates  # noqa: E402
 STUDY_POINTS = {"study Blobs Finder (2-D)": (0.89, 0.001), "study DeepGRU (1-D)": (0.99, 0.0002)}
 
 
-def completeness(stages: dict, score_threshold: float, pybdsf_thresh_pix: float, edges, png: Path, pdf: Path
+def completeness(stages: dict, threshold: float, pybdsf_thresh_pix: float, edges, png: Path, pdf: Path
                  ) -> None:
     """Completeness per true-SNR bin and contamination per measured-SNR bin, DeepFocus and PyBDSF."""
     curves = [(stages[key], threshold, label, "o-", None)
               for key, threshold, label in (("blobsfinder_2d", -np.inf, "Blobs Finder 2-D"),
-                                            ("deepfocus_3d", score_threshold, "DeepFocus 3-D"),
-                                            ("deepfocus_2d", score_threshold, "DeepFocus 2-D"),
+                                            ("deepfocus_3d", threshold, "DeepFocus 3-D"),
+                                            ("deepfocus_2d", threshold, "DeepFocus 2-D"),
                                             ("pybdsf_2d", pybdsf_thresh_pix,
                                              f"PyBDSF (thresh_pix={pybdsf_thresh_pix:g})"))]
     _rates(curves, edges, png, pdf)
 
 
-def independent_completeness(sets: dict, score_threshold: float, pybdsf_thresh_pix: float, edges, png: Path,
+def independent_completeness(sets: dict, threshold: float, pybdsf_thresh_pix: float, edges, png: Path,
                              pdf: Path) -> None:
     """Completeness per true-SNR bin and contamination per measured-SNR bin of DeepFocus 3-D, smooth-and-clip and
     PyBDSF on each test set (``sets``: label -> its stages)."""
-    curves = [(stages[key], threshold, f"{stages[key].name}, {label}", style, colour)
+    curves = [(stages[key], cut, f"{stages[key].name}, {label}", style, colour)
               for (label, stages), style in zip(sets.items(), ("o-", "s--"))
-              for key, threshold, colour in (("deepfocus_3d", score_threshold, "tab:green"),
-                                             ("smooth_clip_3d", -np.inf, "tab:blue"),
-                                             ("pybdsf_2d", pybdsf_thresh_pix, "grey"))]
+              for key, cut, colour in (("deepfocus_3d", threshold, "tab:green"),
+                                       ("smooth_clip_3d", -np.inf, "tab:blue"),
+                                       ("pybdsf_2d", pybdsf_thresh_pix, "grey"))]
     _rates(curves, edges, png, pdf)
 
 
@@ -65,20 +66,21 @@ def _rates(curves: list, edges, png: Path, pdf: Path) -> None:
 
 
 def purity_completeness(point: dict, stages: dict, pybdsf_thresh_pix: float, png: Path, pdf: Path) -> None:
-    """Completeness against purity: the validation curves of each candidate rule (3-D, as the score threshold
-    varies) with the chosen point, DeepFocus on the test split at that point, PyBDSF on the test split along
-    its peak threshold and at its default, and the study's two points."""
+    """Completeness against purity: the validation curves of each candidate (rule and ranking; 3-D, as the
+    threshold varies) with the chosen point, DeepFocus on the test split at that point, PyBDSF on the test
+    split along its peak threshold and at its default, and the study's two points."""
     fig, ax = plt.subplots(figsize=(6, 4.5))
-    for rule, c in point["candidates"].items():
+    for c in point["candidates"].values():
         rows = np.array(c["curve"]).reshape(-1, 3)
-        ax.plot(1 - rows[:, 2], rows[:, 1], "-", lw=1, label=f"DeepFocus 3-D, rule {rule} (validation)")
-    chosen = point["candidates"][point["rule"]]
+        ax.plot(1 - rows[:, 2], rows[:, 1], "-", lw=1,
+                label=f"DeepFocus 3-D by {c['ranking']}, rule {c['rule']} (validation)")
+    chosen = point["candidates"][operating_point.label(point)]
     ax.plot(1 - chosen["contamination"], chosen["completeness"], "k*", ms=12,
-            label=f"operating point (validation, score >= {point['score_threshold']:.2f})")
-    for key, marker, colour, label in (("deepfocus_3d", "s", "tab:green", "DeepFocus 3-D (test)"),
-                                       ("deepfocus_2d", "D", "tab:purple", "DeepFocus 2-D (test)")):
-        found, contamination = stages[key].rates(point["score_threshold"])
-        ax.plot(1 - contamination, found, marker, color=colour, ms=8, mfc="none", mew=1.5, label=label)
+            label=f"operating point (validation, {operating_point.label(point)})")
+    for key, marker, colour, name in (("deepfocus_3d", "s", "tab:green", "DeepFocus 3-D (test)"),
+                                      ("deepfocus_2d", "D", "tab:purple", "DeepFocus 2-D (test)")):
+        found, contamination = stages[key].rates(point["threshold"])
+        ax.plot(1 - contamination, found, marker, color=colour, ms=8, mfc="none", mew=1.5, label=name)
     scores = np.concatenate(stages["pybdsf_2d"].scores) if stages["pybdsf_2d"].scores else np.zeros(0)
     if scores.size:
         rows = stages["pybdsf_2d"].sweep(np.unique(np.quantile(scores, np.linspace(0, 1, 40))))

@@ -29,6 +29,7 @@ from ...dataset.torch_dataset import CubeDataset
 from ...tables import write_table
 from .. import geometry, operating_point
 from ..pipeline import boxes_of
+from ..preprocess import measured_snrs
 from ..settings import INDEPENDENT_FIGURES, INDEPENDENT_TABLES
 from ..trainsets import batches, dataset_meta
 from . import catalogues, figures
@@ -48,13 +49,13 @@ def _scored(evaluation: dict) -> dict:
 
 
 def _add(scored: dict, name, truth: Table, cube: np.ndarray, beam: geometry.Beam, cell: float, catalogue: Table,
-         pybdsf: Table, smooth_clip: Table) -> None:
+         pybdsf: Table, smooth_clip: Table, ranking: str) -> None:
     boxes = geometry.source_boxes(truth, beam, cell, cube.shape)
     snr = np.asarray(truth["snr"], float)
-    catalogues.add(scored["stages"], boxes, snr, cube, catalogue, pybdsf)
+    catalogues.add(scored["stages"], boxes, snr, catalogue, pybdsf, ranking)
     xy = zip(np.asarray(smooth_clip["x_pix"], float), np.asarray(smooth_clip["y_pix"], float))
     scored["stages"]["smooth_clip_3d"].add(boxes, snr, boxes_of(smooth_clip), np.asarray(smooth_clip["reliability"]),
-                                           catalogues.measured_snrs(cube, list(xy)))
+                                           measured_snrs(cube, list(xy)))
     scored["truth"].append(truth)
     scored["catalogue"].append(catalogue)
     scored["beams"].append(beam)
@@ -62,8 +63,9 @@ def _add(scored: dict, name, truth: Table, cube: np.ndarray, beam: geometry.Beam
 
 
 def ducc_test(manifest: str, catalogue: Table, pybdsf: Table, smooth_clip: Table, evaluation: dict,
-              batch_cubes: int) -> dict:
-    """The ducc test split's final catalogues against its truth (the training set's beam)."""
+              batch_cubes: int, ranking: str) -> dict:
+    """The ducc test split's final catalogues against its truth (the training set's beam), DeepFocus's ranked by
+    its column ``ranking``."""
     meta = dataset_meta(manifest)
     beam = geometry.Beam(**meta["beam"])
     ds = CubeDataset(manifest, "test", ("dirty",))
@@ -73,12 +75,12 @@ def ducc_test(manifest: str, catalogue: Table, pybdsf: Table, smooth_clip: Table
         for index, cube in zip(indices, arrays["dirty"]):
             _add(scored, index, truth[truth["cube"] == index], cube, beam, meta["cell_arcsec"],
                  catalogue[catalogue["cube"] == index], pybdsf[pybdsf["cube"] == index],
-                 smooth_clip[smooth_clip["cube"] == index])
+                 smooth_clip[smooth_clip["cube"] == index], ranking)
     return scored
 
 
 def casa_independent(names: list[str], cubes: list[str], truths: list[str], catalogue: Table, pybdsf: Table,
-                     smooth_clip: Table, evaluation: dict) -> dict:
+                     smooth_clip: Table, evaluation: dict, ranking: str) -> dict:
     """The independent cubes' final catalogues against their truth, each with its own restoring beam."""
     scored = _scored(evaluation)
     for name, path, truth in zip(names, cubes, truths, strict=True):
@@ -87,7 +89,7 @@ def casa_independent(names: list[str], cubes: list[str], truths: list[str], cata
         beam = geometry.Beam.from_arcsec(fitsio.beam_arcsec(header), grid.cell_arcsec)
         _add(scored, name, Table.read(truth), cube.astype(np.float32), beam, grid.cell_arcsec,
              catalogue[catalogue["cube"] == name], pybdsf[pybdsf["cube"] == name],
-             smooth_clip[smooth_clip["cube"] == name])
+             smooth_clip[smooth_clip["cube"] == name], ranking)
     return scored
 
 
@@ -154,13 +156,13 @@ def evaluate(*, manifest: str, point: str, test_catalogue: str, test_pybdsf: str
     ``test_catalogue``, ``test_pybdsf``, ``test_smooth_clip``), DeepFocus at the operating ``point``."""
     ev = deepfocus["evaluation"]
     chosen = operating_point.load(point)
-    threshold, pybdsf_default, edges = chosen["score_threshold"], ev["pybdsf"]["thresh_pix_default"], ev["snr_bins"]
+    threshold, pybdsf_default, edges = chosen["threshold"], ev["pybdsf"]["thresh_pix_default"], ev["snr_bins"]
     sets = {"ducc": ducc_test(manifest, Table.read(test_catalogue), Table.read(test_pybdsf),
-                              Table.read(test_smooth_clip), ev, deepfocus["batch_cubes"]),
+                              Table.read(test_smooth_clip), ev, deepfocus["batch_cubes"], chosen["ranking"]),
             "casa": casa_independent(names, cubes, truths, Table.read(catalogue), Table.read(pybdsf),
-                                     Table.read(smooth_clip), ev)}
+                                     Table.read(smooth_clip), ev, chosen["ranking"])}
     files = dict(zip(INDEPENDENT_TABLES, zip(tables, markdown, strict=True), strict=True))
-    note = (f"DeepFocus at its operating point (rule {chosen['rule']}, score >= {threshold:.3g}, chosen on the "
+    note = (f"DeepFocus at its operating point ({operating_point.label(chosen)}, chosen on the "
             f"validation split of the ducc training set), PyBDSF at thresh_pix={pybdsf_default:g}, smooth-and-clip "
             "at SoFiA-2's defaults; completeness per true SNR, contamination per measured SNR")
     detection = detection_table(sets, threshold, pybdsf_default, edges)

@@ -5,7 +5,7 @@ IoU >= a threshold (and, where asked, their centres lie within
 ``max_offset`` pixels); matching is greedy by IoU and one-to-one.
 Completeness (efficiency) = found / true sources, binned by the true SNR;
 contamination = unmatched / detections, binned by the detections' measured
-SNR (one estimator for every method, see :func:`measured_snr`).
+SNR (one estimator for every method, see :func:`..preprocess.measured_snr`).
 """
 
 from __future__ import annotations
@@ -66,18 +66,6 @@ def centred_in(truth: Table, box) -> np.ndarray:
     """Mask of the true sources centred in a 2-D box: the lines its summed spectrum must show."""
     x, y = np.asarray(truth["x_pix"], float), np.asarray(truth["y_pix"], float)
     return (x >= box[0]) & (x <= box[2]) & (y >= box[1]) & (y <= box[3])
-
-
-def measured_snr(cube: np.ndarray, x: float, y: float, rms: float) -> float:
-    """Peak over channels of the dirty spectrum at the nearest pixel, over the channel noise.
-
-    On the same scale as the truth's SNR (noise-free peak at the line centre
-    over the noise); applied alike to every method's detections, it bins
-    detections without the truth.
-    """
-    nchan, ny, nx = cube.shape
-    i, j = int(np.clip(round(y), 0, ny - 1)), int(np.clip(round(x), 0, nx - 1))
-    return float(cube[:, i, j].max() / rms) if rms > 0 else float("nan")
 
 
 def best_threshold(scores: list[np.ndarray], evaluate, max_contamination: float) -> tuple[float, float, float]:

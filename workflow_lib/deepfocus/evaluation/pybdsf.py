@@ -28,8 +28,8 @@ from ... import fitsio, provenance
 from ...dataset.torch_dataset import CubeDataset
 from .. import geometry
 from ..pipeline import continuum_grid
+from ..preprocess import measured_snrs
 from ..trainsets import batches, dataset_meta
-from .catalogues import measured_snrs
 
 # Gaussians of an island form one source if they overlap this much: PyBDSF's default (1.0) joins the
 # neighbours of these crowded fields (sources 1 arcsec apart, 0.9 arcsec beam); 0.5 recovers ~4% more of them
@@ -98,7 +98,7 @@ def test_catalogues(*, manifest: str, tclean_cubes: list[int], tclean_images: li
     tCLEAN ``tclean_images`` of the ``tclean_cubes`` (catalogue ``tclean``).
 
     Each source also gets the measured SNR every method's detections are
-    binned by (:func:`.matching.measured_snr` on the dirty cube).
+    binned by (:func:`..preprocess.measured_snr` on the dirty cube).
     """
     out_dirty, out_tclean = dirty, tclean
     tclean_files = dict(zip(tclean_cubes, tclean_images, strict=True))

@@ -32,6 +32,7 @@ from ... import fitsio
 from ...dataset.torch_dataset import CubeDataset
 from .. import blobsfinder, deepgru, geometry, operating_point
 from ..pipeline import DeepFocus, boxes_of, settings_of
+from ..preprocess import measured_snrs
 from ..settings import FIGURES
 from ..settings import tables as table_names
 from ..trainsets import batches
@@ -69,7 +70,7 @@ def collect(manifest: str, pipeline: DeepFocus, catalogue: Table, pybdsf: Table,
             snr = np.asarray(t["snr"], float)
             blobs = blobsfinder.find_blobs(p, pipeline.settings["threshold"])
             stages["blobsfinder_2d"].add(boxes2, snr, [b["box"] for b in blobs], [b["score"] for b in blobs],
-                                         catalogues.measured_snrs(cube, [b["centre"] for b in blobs]))
+                                         measured_snrs(cube, [b["centre"] for b in blobs]))
             _add_lines(stages["deepgru_1d"], gru, cube, t, boxes2, lines, device)
             c = catalogue[catalogue["cube"] == i]
             mine = [j for j, (cube_k, _) in enumerate(found.blobs) if cube_k == k]
@@ -78,7 +79,7 @@ def collect(manifest: str, pipeline: DeepFocus, catalogue: Table, pybdsf: Table,
             stage_passed.append(passed)
             stage_any.append(any_path)
             stage_snr.append(snr)
-            catalogues.add(stages, boxes3, snr, cube, c, pybdsf[pybdsf["cube"] == i])
+            catalogues.add(stages, boxes3, snr, c, pybdsf[pybdsf["cube"] == i], pipeline.settings["ranking"])
             order.append(i)
             cube_truth.append(t)
             cube_catalogue.append(c)
@@ -102,24 +103,24 @@ def _add_lines(stage: Detections, gru, cube, t: Table, boxes2: np.ndarray, lines
                   np.full(len(found), float(snr)))
 
 
-def detection_table(stages: dict, config: dict, score_threshold: float) -> Table:
-    """Per stage at -inf; DeepFocus's catalogue is at the operating point's ``score_threshold`` already."""
+def detection_table(stages: dict, config: dict, threshold: float) -> Table:
+    """Per stage at -inf; DeepFocus's catalogue is at the operating point's ``threshold`` already."""
     edges = config["evaluation"]["snr_bins"]
     return vstack([stages["blobsfinder_2d"].table(-np.inf, edges), stages["deepgru_1d"].table(-np.inf, edges),
-                   stages["deepfocus_3d"].table(score_threshold, edges)])
+                   stages["deepfocus_3d"].table(threshold, edges)])
 
 
 def pybdsf_comparison(stages: dict, tclean_units: list[int], pybdsf_tclean: Detections, config: dict,
-                      score_threshold: float) -> Table:
+                      threshold: float) -> Table:
     """PyBDSF at its default ``thresh_pix`` and DeepFocus at its operating point, on all test cubes and on the
     ones tCLEAN imaged; no threshold is chosen on the test cubes."""
     ev = config["evaluation"]
     edges, default = ev["snr_bins"], ev["pybdsf"]["thresh_pix_default"]
     df, bdsf = stages["deepfocus_2d"], stages["pybdsf_2d"]
-    tables = [bdsf.table(default, edges), df.table(score_threshold, edges)]
+    tables = [bdsf.table(default, edges), df.table(threshold, edges)]
     if tclean_units:
         tables += [pybdsf_tclean.table(default, edges),
-                   df.subset(tclean_units).table(score_threshold, edges, "DeepFocus (2-D), tCLEAN cubes")]
+                   df.subset(tclean_units).table(threshold, edges, "DeepFocus (2-D), tCLEAN cubes")]
     return vstack(tables)
 
 
@@ -193,7 +194,7 @@ def evaluate(*, manifest: str, point: str, blobsfinder: str, deepgru: str, catal
     found = Table.read(catalogue)
     timing = json.loads(Path(timing).read_text())
     chosen = operating_point.load(point)
-    threshold = chosen["score_threshold"]
+    threshold = chosen["threshold"]
     pipeline = DeepFocus.load({"blobsfinder": blobsfinder, "deepgru": deepgru}, settings_of(config, chosen))
     collected = collect(manifest, pipeline, found, Table.read(pybdsf_dirty), config)
     stages = collected["stages"]
@@ -201,15 +202,14 @@ def evaluate(*, manifest: str, point: str, blobsfinder: str, deepgru: str, catal
                                            sorted(tclean), config)
     detection = detection_table(stages, config, threshold)
     detection.meta["note"] = (f"DeepFocus at its operating point, chosen on the validation split for "
-                              f"{chosen['target_contamination']:.0%} contamination: rule {chosen['rule']}, score >= "
-                              f"{threshold:.3g}")
+                              f"{chosen['target_contamination']:.0%} contamination: {operating_point.label(chosen)}")
     write_table(detection, *table_files["detection"], "DeepFocus: detection per stage on the test split", params)
     write_table(collected["losses"], *table_files["stage_losses"],
                 "DeepFocus: where the true sources are lost, stage by stage (test split)", params)
     comparison = pybdsf_comparison(stages, units, bdsf_tclean, config, threshold)
     pybdsf_default = config["evaluation"]["pybdsf"]["thresh_pix_default"]
     comparison.meta["note"] = (f"PyBDSF at its default thresh_pix={pybdsf_default:g}, DeepFocus at its operating "
-                               f"point (rule {chosen['rule']}, score >= {threshold:.3g}, chosen on validation); "
+                               f"point ({operating_point.label(chosen)}, chosen on validation); "
                                "completeness per true SNR, contamination per measured SNR (dirty-cube peak at the "
                                "detection)")
     write_table(comparison, *table_files["vs_pybdsf"], "DeepFocus vs PyBDSF on the sky plane (2-D boxes)", params)

@@ -8,7 +8,7 @@ A true source passes, in turn (each stage counts only sources that passed the on
 3. ``line_merging``: such a line survives the merging of overlapping lines (:func:`..focusing.resolve_lines`);
 4. ``focusing_rules``: a source of that box keeps such a line after focusing, the leak check and the
    operating point's false-positive rule (:func:`..focusing.box_sources`);
-5. ``box_3d``: a catalogue entry (at the operating point's score threshold) matches its 3-D box
+5. ``box_3d``: a catalogue entry (at the operating point's threshold) matches its 3-D box
    (IoU >= ``iou_3d``, one-to-one, as in the detection table);
 6. ``characterised``: that entry has finite sizes, position angle and flux.
 
@@ -77,7 +77,7 @@ def stage_table(passed: np.ndarray, any_path: np.ndarray, snr: np.ndarray, edges
                           "only sources that passed the ones before): blobsfinder = a 2-D box matches, deepgru = "
                           "a line in that box matches the source's line, line_merging = it survives the merging of "
                           "overlapping lines, focusing_rules = kept by focusing, the leak check and the operating "
-                          "point's false-positive rule, box_3d = a catalogue entry (at the operating point's score "
+                          "point's false-positive rule, box_3d = a catalogue entry (at the operating point's "
                           "threshold) matches in 3-D, characterised = with "
                           "finite parameters; box_3d_any = matched in 3-D by any path (the detection table's "
                           "DeepFocus 3-D completeness)")
