@@ -122,7 +122,6 @@ def _psf(run):
     (lambda r: r["continuum"]["inference"]["schedule"][0].update(learn_noise=True), "the first phase must keep"),
     (lambda r: r["continuum"]["inference"]["schedule"][-1].update(samples=0), "the last phase needs samples > 0"),
     (lambda r: _psf(r["continuum"]).update(noise={"model": "uvfield"}), "uvfield needs response.mode exact"),
-    (lambda r: _psf(r["continuum"])["inference"]["schedule"][-1].update(geovi_iterations=2), "geoVI"),
     (lambda r: r["continuum"].update(response={"mode": "psf", "wgridding": True}), "wgridding true needs mode exact"),
 ])
 def test_resolve_errors_name_the_run_and_key(tmp_path, mutate, message):

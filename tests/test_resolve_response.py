@@ -121,6 +121,41 @@ def test_learned_weights_energy_equals_nifty_variable_covariance_energy():
     assert (lin_o.gradient - lin_r.gradient).norm() < 1e-9 * lin_r.gradient.norm()
 
 
+@pytest.mark.parametrize("mode", ["exact", "psf"])
+def test_geovi_coordinates_give_the_likelihood_metric(mode):
+    """geoVI samples in the coordinates of get_transformation: its Jacobian J must give J^H J = the sky metric
+    sum_b beta_b R_b^T W_b R_b (on the fast path the exact response's J against the image-domain metric) and,
+    where the residual vanishes (the data are the sky's visibilities), n_b / beta_b^2 for the learned weight
+    scale; a residual adds its coupling of sky and beta, NIFTy's local approximation."""
+    obs = synthetic()
+    R, _, _ = exact_response(obs)
+    rng = np.random.default_rng(3)
+    sky_now = ift.makeField(R.domain, rng.uniform(0.0, 1.0, R.domain.shape))
+    windows = response.ImagePlaneNormal(obs, R) if mode == "psf" else response.ExactNormal(obs, R)
+    energy = likelihood.WindowedGaussianEnergy(
+        windows, R, R(sky_now), ift.makeField(R.target, obs.weight),
+        noise.SpwExpander(obs.spw_index, 2), learn_scale=True)
+    beta = np.array([0.4, 0.5])
+    position = ift.MultiField.from_dict({likelihood.SKY: sky_now,
+                                         likelihood.SCALE: ift.makeField(energy.domain[likelihood.SCALE], beta)})
+    metric = energy(ift.Linearization.make_var(position, want_metric=True)).metric
+    dtype, transformation = energy.get_transformation()
+    assert dtype == {"residual": np.complex128, likelihood.SCALE: np.float64}
+    jac = transformation(ift.Linearization.make_var(position)).jac
+    sky_probe = ift.MultiField.from_dict({likelihood.SKY: ift.makeField(R.domain, rng.normal(size=R.domain.shape)),
+                                          likelihood.SCALE: ift.full(energy.domain[likelihood.SCALE], 0.0)})
+    ours, theirs = jac.adjoint(jac(sky_probe))[likelihood.SKY], metric(sky_probe)[likelihood.SKY]
+    assert (ours - theirs).norm() < 1e-7 * theirs.norm()
+    scale_probe = ift.MultiField.from_dict({likelihood.SKY: ift.full(R.domain, 0.0),
+                                            likelihood.SCALE: ift.makeField(energy.domain[likelihood.SCALE],
+                                                                            np.array([1.0, -2.0]))})
+    counts = np.bincount(obs.spw_index)
+    np.testing.assert_allclose(jac.adjoint(jac(scale_probe))[likelihood.SCALE].val,
+                               counts / beta ** 2 * np.array([1.0, -2.0]), rtol=1e-12)
+    np.testing.assert_allclose(metric(scale_probe)[likelihood.SCALE].val, counts / beta ** 2 * np.array([1.0, -2.0]),
+                               rtol=1e-12)
+
+
 def test_image_plane_metric_samples_have_its_covariance():
     """Var(v . x) over samples x of the fast metric equals v . M v (MGVI draws its samples from it)."""
     obs = synthetic(nspw=1)

@@ -74,6 +74,19 @@ def build(obs: Observation, sky: SkyModel, noise: NoiseModel, response: Response
     return Likelihood(energy @ model, chi2, residual_sums)
 
 
+def _euclidean(domain, residual, weight, expand: SpwExpander, counts: np.ndarray, learn_scale: bool):
+    """(dtype, operator) of :meth:`WindowedGaussianEnergy.get_transformation`."""
+    sky = ift.makeOp(weight.sqrt()) @ residual
+    if not learn_scale:
+        return np.complex128, sky
+    beta = ift.FieldAdapter(expand.domain, SCALE) @ ift.PartialExtractor(
+        domain, ift.MultiDomain.make({SCALE: expand.domain}))
+    sky = (expand @ beta).sqrt() * sky
+    scale = ift.makeOp(ift.makeField(expand.domain, np.sqrt(counts))) @ beta.log()
+    return ({"residual": np.complex128, SCALE: np.float64},
+            sky.ducktape_left("residual") + scale.ducktape_left(SCALE))
+
+
 class _SkyMetric(ift.EndomorphicOperator):
     """Fisher metric of the sky, sum_b beta_b R_b^T W_b R_b, with samples drawn through the exact adjoint."""
 
@@ -100,7 +113,7 @@ class WindowedGaussianEnergy(ift.LikelihoodEnergyOperator):
     expects, S_b / beta_b with S_b = 0.5 |d_b - R_b s|^2_{W_b}: for beta = exp(-2 alpha-latent),
     the latter is the exact curvature, which keeps a Newton step of the noise bounded even when
     the sky does not fit yet (the Fisher metric alone lets it explode). Both agree at the optimum.
-    The data residual (for NIFTy's minisanity report) uses the exact response.
+    The data residual (for NIFTy's minisanity report and geoVI's coordinates) uses the exact response.
     """
 
     def __init__(self, windows, response: Response, data, weight, expand: SpwExpander, learn_scale: bool):
@@ -118,6 +131,15 @@ class WindowedGaussianEnergy(ift.LikelihoodEnergyOperator):
             beta = x[SCALE] if learn_scale else ift.full(expand.domain, 1.0)
             return ift.makeOp((weight * expand(beta)).sqrt())
         super().__init__(residual, sqrt_metric)
+        self._transformation = _euclidean(self._domain, residual, weight, expand, windows.counts, learn_scale)
+
+    def get_transformation(self):
+        """geoVI's coordinates, in which the metric is Euclidean: sqrt(beta_b W) (R s - d) per visibility,
+        through the exact response on both paths (geoVI's sampling is the one place that needs it), and for a
+        learned beta sqrt(n_b) ln beta_b per window, whose Jacobian gives the metric n_b / beta_b^2. As in
+        NIFTy's ``VariableCovarianceGaussianEnergy`` no global such map exists when beta is learned: the
+        residual couples sky and beta, a local approximation that vanishes where the residual is noise."""
+        return self._transformation
 
     def apply(self, x):
         self._check_input(x)

@@ -43,7 +43,8 @@ class NoiseModel:
 
 
 class SpwExpander(ift.LinearOperator):
-    """Per-window values -> per-visibility values (and back, summing, as adjoint)."""
+    """Per-window values -> per-visibility values (and back, summing, as adjoint: the real part, since the
+    per-window values are real and a complex cotangent reaches it through geoVI's sqrt(beta) (R s - d))."""
 
     def __init__(self, spw_index: np.ndarray, nspw: int):
         self._domain = ift.DomainTuple.make(ift.UnstructuredDomain(nspw))
@@ -55,7 +56,7 @@ class SpwExpander(ift.LinearOperator):
         self._check_input(x, mode)
         if mode == self.TIMES:
             return ift.makeField(self._target, x.val[self._index])
-        return ift.makeField(self._domain, np.bincount(self._index, weights=x.val, minlength=self._domain.size))
+        return ift.makeField(self._domain, np.bincount(self._index, weights=x.val.real, minlength=self._domain.size))
 
 
 def noise_model(obs: Observation, spec: dict) -> NoiseModel:

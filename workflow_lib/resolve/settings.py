@@ -99,8 +99,6 @@ def check(config: dict) -> None:
             if run["noise"]["model"] == "uvfield":
                 raise ConfigError(f"{key}: noise.model uvfield needs response.mode exact (it rescales every "
                                   "visibility, which the image-domain likelihood cannot)")
-            if any(p["geovi_iterations"] > 0 for p in schedule):
-                raise ConfigError(f"{key}: geoVI (geovi_iterations > 0) needs response.mode exact")
             if run["response"]["wgridding"] is True:
                 raise ConfigError(f"{key}: response.mode psf assumes no w-term; wgridding true needs mode exact")
 
