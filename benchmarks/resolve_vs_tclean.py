@@ -1,7 +1,7 @@
 """RESOLVE vs tCLEAN on the same simulated data and machine: wall time, peak memory, component fluxes.
 
 Usage: python benchmarks/resolve_vs_tclean.py [--sizes 128 256 512] [--integrations 40 20 10]
-       [--exact-sizes 256] [--repeat 1] [--out benchmarks/resolve_vs_tclean.md]
+       [--exact-sizes 256] [--repeat 1] [--config OVERLAY] [--out benchmarks/resolve_vs_tclean.md]
 
 The continuum field of config/config.yaml is simulated (simobserve + noise)
 once per integration time, i.e. per number of visibilities. Every imaging job
@@ -60,6 +60,8 @@ def main() -> None:
     parser.add_argument("--integrations", type=float, nargs="+", default=[40, 20, 10])
     parser.add_argument("--exact-sizes", type=int, nargs="*", default=[256])
     parser.add_argument("--repeat", type=int, default=1, help="runs per timing; the shortest counts")
+    parser.add_argument("--config", help="config overlay on config/config.yaml (default: the demo), e.g. "
+                                          "benchmarks/resolve_seeds_mgvi.yaml for another schedule")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "resolve_vs_tclean.md"))
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -68,7 +70,7 @@ def main() -> None:
     from workflow_lib import config, provenance
     from workflow_lib.resolve import compare, settings
 
-    cfg = config.load()
+    cfg = config.load(*([args.config] if args.config else []))
     spec = cfg["resolve"]["runs"]["continuum"]
     clean = {"method": cfg["imaging"]["methods"]["hogbom_natural"], "niter": cfg["imaging"]["continuum"]["niter"],
              "threshold_mjy": cfg["imaging"]["continuum"]["threshold_mjy"]}
@@ -116,13 +118,13 @@ def main() -> None:
                         timed("imaging:tclean_to_fits", {**method, "ms": str(ms), "skymodel": str(sky),
                                                          "image_pbcor": images[name]}, work / f"{name}.log")
                     quality = compare.continuum_peak_table(str(comps), str(sky), images, out["samples"], out["mean"])
-    write_report(args.out, rows, quality, provenance.versions())
+    write_report(args.out, rows, quality, provenance.versions(), args.config)
     print(f"wrote {args.out}; work files in {work}")
 
 
-def write_report(path: str, rows, quality, versions) -> None:
+def write_report(path: str, rows, quality, versions, overlay: str | None = None) -> None:
     lines = ["# RESOLVE vs tCLEAN: time, memory and component fluxes", "",
-             f"`python benchmarks/resolve_vs_tclean.py` on {platform.node()} ({os.cpu_count()} cores, "
+             f"`python benchmarks/resolve_vs_tclean.py{' --config ' + overlay if overlay else ''}` on {platform.node()} ({os.cpu_count()} cores, "
              f"{platform.processor() or platform.machine()}), load average at the end "
              f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}; "
              + ", ".join(f"{k} {v}" for k, v in versions.items() if v != "not installed") + ".", "",
