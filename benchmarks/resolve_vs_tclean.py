@@ -124,12 +124,13 @@ def main() -> None:
 
 def write_report(path: str, rows, quality, versions, overlay: str | None = None) -> None:
     lines = ["# RESOLVE vs tCLEAN: time, memory and component fluxes", "",
-             f"`python benchmarks/resolve_vs_tclean.py{' --config ' + overlay if overlay else ''}` on {platform.node()} ({os.cpu_count()} cores, "
+             f"`python benchmarks/resolve_vs_tclean.py{' --config ' + overlay if overlay else ''}` on "
+             f"{platform.node()} ({os.cpu_count()} cores, "
              f"{platform.processor() or platform.machine()}), load average at the end "
              f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}; "
              + ", ".join(f"{k} {v}" for k, v in versions.items() if v != "not installed") + ".", "",
              "Field of view 25.6 arcsec; tCLEAN hogbom natural (demo threshold) on the same grid; RESOLVE with the "
-             "demo run's prior and schedule, 2 threads; wall seconds and peak resident memory of each process; "
+             "continuum run's prior and schedule (the demo's, or the overlay's), 2 threads; wall seconds and peak resident memory of each process; "
              "load: 1-minute load average after the RESOLVE run (2 cores: above 2 means other work shared them).", "",
              "| npix | visibilities | RESOLVE mode | tCLEAN s | tCLEAN MB | RESOLVE s | RESOLVE MB | time ratio | load |",
              "|---|---|---|---|---|---|---|---|---|"]
