@@ -156,6 +156,26 @@ def test_geovi_coordinates_give_the_likelihood_metric(mode):
                                rtol=1e-12)
 
 
+@pytest.mark.parametrize("mode", ["exact", "psf"])
+def test_geovi_coordinates_with_delivered_weights(mode):
+    """Without a learned scale the coordinates are sqrt(W) (R s - d): complex, J^H J = R^T W R."""
+    obs = synthetic()
+    R, _, _ = exact_response(obs)
+    windows = response.ImagePlaneNormal(obs, R) if mode == "psf" else response.ExactNormal(obs, R)
+    energy = likelihood.WindowedGaussianEnergy(
+        windows, R, ift.makeField(R.target, obs.vis), ift.makeField(R.target, obs.weight),
+        noise.SpwExpander(obs.spw_index, 2), learn_scale=False)
+    rng = np.random.default_rng(4)
+    position = ift.MultiField.from_dict({likelihood.SKY: ift.makeField(R.domain, rng.uniform(size=R.domain.shape))})
+    metric = energy(ift.Linearization.make_var(position, want_metric=True)).metric
+    dtype, transformation = energy.get_transformation()
+    assert dtype == np.complex128
+    jac = transformation(ift.Linearization.make_var(position)).jac
+    probe = ift.MultiField.from_dict({likelihood.SKY: ift.makeField(R.domain, rng.normal(size=R.domain.shape))})
+    ours, theirs = jac.adjoint(jac(probe))[likelihood.SKY], metric(probe)[likelihood.SKY]
+    assert (ours - theirs).norm() < 1e-7 * theirs.norm()
+
+
 def test_image_plane_metric_samples_have_its_covariance():
     """Var(v . x) over samples x of the fast metric equals v . M v (MGVI draws its samples from it)."""
     obs = synthetic(nspw=1)
