@@ -130,8 +130,9 @@ def write_report(path: str, rows, quality, versions, overlay: str | None = None)
              f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}; "
              + ", ".join(f"{k} {v}" for k, v in versions.items() if v != "not installed") + ".", "",
              "Field of view 25.6 arcsec; tCLEAN hogbom natural (demo threshold) on the same grid; RESOLVE with the "
-             "continuum run's prior and schedule (the demo's, or the overlay's), 2 threads; wall seconds and peak resident memory of each process; "
-             "load: 1-minute load average after the RESOLVE run (2 cores: above 2 means other work shared them).", "",
+             "continuum run's prior and schedule (the demo's, or the overlay's), 2 threads; wall seconds and peak "
+             "resident memory of each process; load: 1-minute load average after the RESOLVE run (2 cores: above 2 "
+             "means other work shared them).", "",
              "| npix | visibilities | RESOLVE mode | tCLEAN s | tCLEAN MB | RESOLVE s | RESOLVE MB | time ratio | load |",
              "|---|---|---|---|---|---|---|---|---|"]
     for npix, nvis, mode, tc, mc, tr, mr, load in rows:

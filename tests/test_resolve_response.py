@@ -121,6 +121,13 @@ def test_learned_weights_energy_equals_nifty_variable_covariance_energy():
     assert (lin_o.gradient - lin_r.gradient).norm() < 1e-9 * lin_r.gradient.norm()
 
 
+def windowed_energy(obs, R, mode, data, learn_scale):
+    """The per-window likelihood on ``mode``'s path (psf: the image-domain normal operator) for ``data``."""
+    windows = response.ImagePlaneNormal(obs, R) if mode == "psf" else response.ExactNormal(obs, R)
+    return likelihood.WindowedGaussianEnergy(windows, R, data, ift.makeField(R.target, obs.weight),
+                                             noise.SpwExpander(obs.spw_index, 2), learn_scale=learn_scale)
+
+
 @pytest.mark.parametrize("mode", ["exact", "psf"])
 def test_geovi_coordinates_give_the_likelihood_metric(mode):
     """geoVI samples in the coordinates of get_transformation: its Jacobian J must give J^H J = the sky metric
@@ -131,10 +138,7 @@ def test_geovi_coordinates_give_the_likelihood_metric(mode):
     R, _, _ = exact_response(obs)
     rng = np.random.default_rng(3)
     sky_now = ift.makeField(R.domain, rng.uniform(0.0, 1.0, R.domain.shape))
-    windows = response.ImagePlaneNormal(obs, R) if mode == "psf" else response.ExactNormal(obs, R)
-    energy = likelihood.WindowedGaussianEnergy(
-        windows, R, R(sky_now), ift.makeField(R.target, obs.weight),
-        noise.SpwExpander(obs.spw_index, 2), learn_scale=True)
+    energy = windowed_energy(obs, R, mode, R(sky_now), learn_scale=True)
     beta = np.array([0.4, 0.5])
     position = ift.MultiField.from_dict({likelihood.SKY: sky_now,
                                          likelihood.SCALE: ift.makeField(energy.domain[likelihood.SCALE], beta)})
@@ -161,10 +165,7 @@ def test_geovi_coordinates_with_delivered_weights(mode):
     """Without a learned scale the coordinates are sqrt(W) (R s - d): complex, J^H J = R^T W R."""
     obs = synthetic()
     R, _, _ = exact_response(obs)
-    windows = response.ImagePlaneNormal(obs, R) if mode == "psf" else response.ExactNormal(obs, R)
-    energy = likelihood.WindowedGaussianEnergy(
-        windows, R, ift.makeField(R.target, obs.vis), ift.makeField(R.target, obs.weight),
-        noise.SpwExpander(obs.spw_index, 2), learn_scale=False)
+    energy = windowed_energy(obs, R, mode, ift.makeField(R.target, obs.vis), learn_scale=False)
     rng = np.random.default_rng(4)
     position = ift.MultiField.from_dict({likelihood.SKY: ift.makeField(R.domain, rng.uniform(size=R.domain.shape))})
     metric = energy(ift.Linearization.make_var(position, want_metric=True)).metric

@@ -74,13 +74,17 @@ def build(obs: Observation, sky: SkyModel, noise: NoiseModel, response: Response
     return Likelihood(energy @ model, chi2, residual_sums)
 
 
+def _component(domain: ift.MultiDomain, key: str) -> ift.LinearOperator:
+    """The operator that takes ``domain``'s field ``key`` out of a field on all of ``domain``."""
+    return ift.FieldAdapter(domain[key], key) @ ift.PartialExtractor(domain, ift.MultiDomain.make({key: domain[key]}))
+
+
 def _euclidean(domain, residual, weight, expand: SpwExpander, counts: np.ndarray, learn_scale: bool):
     """(dtype, operator) of :meth:`WindowedGaussianEnergy.get_transformation`."""
     sky = ift.makeOp(weight.sqrt()) @ residual
     if not learn_scale:
         return np.complex128, sky
-    beta = ift.FieldAdapter(expand.domain, SCALE) @ ift.PartialExtractor(
-        domain, ift.MultiDomain.make({SCALE: expand.domain}))
+    beta = _component(domain, SCALE)
     sky = (expand @ beta).sqrt() * sky
     scale = ift.makeOp(ift.makeField(expand.domain, np.sqrt(counts))) @ beta.log()
     return ({"residual": np.complex128, SCALE: np.float64},
@@ -123,9 +127,7 @@ class WindowedGaussianEnergy(ift.LikelihoodEnergyOperator):
         self._domain = ift.MultiDomain.make(keys)
         self._windows, self._learn = windows, learn_scale
         self._log_weight = float(np.sum(np.log(weight.val))) if learn_scale else 0.0
-        extract = ift.FieldAdapter(response.domain, SKY) @ ift.PartialExtractor(
-            self._domain, ift.MultiDomain.make({SKY: response.domain}))
-        residual = ift.Adder(data, neg=True) @ response @ extract
+        residual = ift.Adder(data, neg=True) @ response @ _component(self._domain, SKY)
 
         def sqrt_metric(x):
             beta = x[SCALE] if learn_scale else ift.full(expand.domain, 1.0)
