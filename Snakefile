@@ -26,3 +26,10 @@ rule all:
     input:
         all_outputs(),
     default_target: True
+
+
+rule deepfocus_tables:
+    """DeepFocus's tables and figures only (training set, models, both test sets): config/medium.yaml's target."""
+    input:
+        rules.deepfocus_evaluate.output,
+        rules.deepfocus_independent_evaluate.output,

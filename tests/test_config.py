@@ -15,10 +15,13 @@ def load_with(tmp_path, mutate):
     return config.load(path)
 
 
-def test_demo_and_paper_configs_are_valid():
-    for name in ("config.yaml", "paper.yaml"):
+def test_demo_paper_and_medium_configs_are_valid():
+    for name in ("config.yaml", "paper.yaml", "medium.yaml"):
         cfg = config.load(ROOT / "config" / name)
         assert cfg["observation"]["antenna_config"] == "alma.cycle9.3"
+    medium = config.load(ROOT / "config" / "medium.yaml")   # an overlay: the demo's tile and independent set
+    assert medium["dataset"]["count"] == 3000 and medium["dataset"]["npix"] == 64
+    assert medium["independent"] == config.load()["independent"]
 
 
 def test_defaults_are_filled(tiny_config):
