@@ -107,3 +107,37 @@ def test_geovi_on_the_fast_path_recovers_the_fluxes_and_the_weight_error(tmp_pat
     hyper = products.hyperparameter_table(samples, noise_model.hyperparameters)
     assert hyper["posterior_mean"][0] == pytest.approx(SIGMA_FACTOR, rel=0.05)
     assert history[-1]["reduced_chi2_learned_weights"] == pytest.approx(1.0, abs=0.1)
+
+
+def test_cached_kl_metric_applies_the_same_metric_bit_for_bit_building_it_once_per_position():
+    """The KL metric with each sample's Hamiltonian metric kept on the energy (inference.cached_kl_metric) equals
+    NIFTy's own, which linearises the model again in every call, to the last bit; a new position builds anew."""
+    import nifty8 as ift
+    from nifty8.minimization import kl_energies
+
+    from workflow_lib.resolve import inference
+
+    _, _, lh, _ = run.build(observe(nvis=1500), SPEC)
+    hamiltonian = ift.StandardHamiltonian(lh.energy, ift.AbsDeltaEnergyController(1e-3, iteration_limit=30))
+    ift.random.push_sseq_from_seed(7)
+    position = ift.from_random(lh.energy.domain) * 0.1
+    energy = ift.SampledKLEnergy(position, hamiltonian, 3, None, mirror_samples=True)
+    probes = [ift.from_random(energy.position.domain) for _ in range(2)]
+    ift.random.pop_sseq()
+    reference = [energy.apply_metric(x) for x in probes]
+    assert "_sample_metrics" not in energy.__dict__
+    with inference.cached_kl_metric():
+        cached = [energy.apply_metric(x) for x in probes]
+        built = energy._sample_metrics
+        assert len(built) == 6                  # 3 mirrored pairs, built in the first call, kept for the second
+        energy.apply_metric(probes[0])
+        assert energy._sample_metrics is built
+        moved = energy.at(energy.position + 0.01 * probes[0])
+        moved_cached = moved.apply_metric(probes[1])
+        assert moved._sample_metrics is not built
+    assert kl_energies.SampledKLEnergyClass.apply_metric is not inference._cached_apply_metric   # restored
+    for a, b in zip(reference, cached):
+        for key in a.keys():
+            np.testing.assert_array_equal(a[key].val, b[key].val)
+    np.testing.assert_array_equal(moved.apply_metric(probes[1])["sky_xi"].val, moved_cached["sky_xi"].val)
+    assert not np.array_equal(moved_cached["sky_xi"].val, cached[1]["sky_xi"].val)
