@@ -76,7 +76,7 @@ def infer(obs: observation.Observation, spec: dict, state_dir: str, fingerprint:
                  "; ".join(f"{r['selection']} {r['reduced_chi2']:.4g}" for r in table))
 
     samples, history = inference.optimize(lh, spec["inference"]["schedule"], state_dir, fingerprint, seed,
-                                          noise_keys, start, phase_end)
+                                          noise_keys, start, phase_end, spec["inference"]["posterior_samples"])
     return sky_model, noise_model, samples, history, R
 
 
@@ -153,7 +153,8 @@ def continuum_comparison(*, components: str, skymodel: str, images: list[str], m
     mean_image, header = fitsio.read_cube(mean)
     std_image, _ = fitsio.read_cube(std)
     truth = compare.truth_on_grid(continuum, observation, fitsio.Grid.from_header(header, mean))
-    tables.write_table(compare.calibration_table(truth, mean_image[0], std_image[0], emission_fraction),
+    n_samples = len(compare.read_samples(samples))
+    tables.write_table(compare.calibration_table(truth, mean_image[0], std_image[0], emission_fraction, n_samples),
                        calibration_csv, calibration_md, f"{label}: RESOLVE uncertainty calibration", params=params)
     compare.comparison_figure(mean, std, by_method, png, pdf)
 
