@@ -55,7 +55,7 @@ def aperture(x, y, radius=5):
 @pytest.fixture(scope="module")
 def posterior(tmp_path_factory):
     state = tmp_path_factory.mktemp("state")
-    spec = {**SPEC, "inference": {"schedule": SCHEDULE, "posterior_samples": 0}}
+    spec = {**SPEC, "inference": {"schedule": SCHEDULE}}
     sky_model, noise_model, samples, history, _ = run.infer(observe(), spec, state, {"test": 1}, seed=42)
     return {"samples": samples, "history": history, "sky": sky_model, "noise": noise_model, "state": state,
             "spec": spec}
@@ -89,7 +89,7 @@ def test_resumes_from_its_state_and_restarts_for_other_parameters(posterior):
     op = posterior["sky"].sky
     np.testing.assert_array_equal(samples.sample_stat(op)[0].val, posterior["samples"].sample_stat(op)[0].val)
     assert len(history) == 10
-    short = {**spec, "inference": {"schedule": [dict(SCHEDULE[0], iterations=1)], "posterior_samples": 0}}
+    short = {**spec, "inference": {"schedule": [dict(SCHEDULE[0], iterations=1)]}}
     _, _, _, history, _ = run.infer(observe(), short, state, {"test": 2}, seed=42)
     assert [h["iteration"] for h in history] == [0]
 
@@ -98,8 +98,8 @@ def test_geovi_on_the_fast_path_recovers_the_fluxes_and_the_weight_error(tmp_pat
     """geoVI (non-linear sample updates, its coordinates through the exact response) in the noise-learning phase
     of an image-domain run: the same fluxes and weight error as MGVI, from a shorter schedule."""
     schedule = [SCHEDULE[0], dict(SCHEDULE[1], iterations=2, geovi_iterations=5)]
-    sky_model, noise_model, samples, history, _ = run.infer(
-        observe(), {**SPEC, "inference": {"schedule": schedule, "posterior_samples": 0}}, tmp_path, {"test": 3}, seed=42)
+    sky_model, noise_model, samples, history, _ = run.infer(observe(), {**SPEC, "inference": {"schedule": schedule}},
+                                                             tmp_path, {"test": 3}, seed=42)
     mean, _ = products._stat(samples, products.sky_jy_per_pixel(sky_model, CELL))
     for x, y in (POINT[:2], GAUSSIAN[:2]):
         inside = aperture(x, y)
@@ -107,52 +107,6 @@ def test_geovi_on_the_fast_path_recovers_the_fluxes_and_the_weight_error(tmp_pat
     hyper = products.hyperparameter_table(samples, noise_model.hyperparameters)
     assert hyper["posterior_mean"][0] == pytest.approx(SIGMA_FACTOR, rel=0.05)
     assert history[-1]["reduced_chi2_learned_weights"] == pytest.approx(1.0, abs=0.1)
-
-
-def test_posterior_draw_gives_the_products_more_samples_at_the_final_mean_and_resumes_them(tmp_path):
-    """posterior_samples pairs drawn at the final position replace the last iteration's two: the latent mean is
-    the optimisation's (mirrored MGVI samples average to it); a rerun loads the same draw from the state."""
-    from workflow_lib.resolve import inference
-
-    schedule = [SCHEDULE[0], dict(SCHEDULE[1], iterations=3)]
-    plain = {**SPEC, "inference": {"schedule": schedule, "posterior_samples": 0}}
-    drawn = {**SPEC, "inference": {"schedule": schedule, "posterior_samples": 8}}
-    sky_model, _, few, _, _ = run.infer(observe(), plain, tmp_path / "plain", {"test": 4}, seed=42)
-    _, _, many, history, _ = run.infer(observe(), drawn, tmp_path / "drawn", {"test": 4}, seed=42)
-    assert few.n_samples == 4 and many.n_samples == 16
-    assert [h["samples"] for h in history] == [4] * 5    # the optimisation itself is unchanged
-    flux = products.sky_jy_per_pixel(sky_model, CELL)
-    many_std = products._stat(many, flux)[1]
-    latent = many.average()
-    for key in latent.keys():
-        np.testing.assert_allclose(latent[key].val, few.average()[key].val, rtol=1e-10, atol=1e-12)
-    assert (tmp_path / "drawn" / "posterior_finished").is_file()
-    calls = []
-    original = inference.ift.SampledKLEnergy
-    inference.ift.SampledKLEnergy = lambda *a, **k: calls.append(a) or original(*a, **k)
-    try:
-        _, _, again, _, _ = run.infer(observe(), drawn, tmp_path / "drawn", {"test": 4}, seed=42)
-    finally:
-        inference.ift.SampledKLEnergy = original
-    assert calls == []
-    np.testing.assert_array_equal(products._stat(again, flux)[1], many_std)
-
-
-def test_expected_coverage_is_students_t_for_antithetic_pairs():
-    """Two pairs: t with 2 degrees of freedom, whose CDF is closed-form (P(|t| < a) = a / sqrt(2 + a^2)), at
-    k sqrt(4 / 3); many samples: the Gaussian 68.3% / 95.4%; and a draw of such samples agrees."""
-    from workflow_lib.resolve.compare import expected_coverage
-
-    for k in (1, 2):
-        a = k * np.sqrt(4 / 3)
-        assert expected_coverage(k, 4) == pytest.approx(a / np.sqrt(2 + a * a), rel=1e-12)
-    assert expected_coverage(1, 2000) == pytest.approx(0.6827, abs=1e-3)
-    assert expected_coverage(2, 2000) == pytest.approx(0.9545, abs=1e-3)
-    rng = np.random.default_rng(5)
-    pairs = rng.normal(size=(100_000, 8))
-    std = np.sqrt(2 * (pairs ** 2).sum(axis=1) / 15)          # 16 mirrored samples about an exact mean, ddof 1
-    z = np.abs(rng.normal(size=100_000)) / std
-    assert np.mean(z < 2) == pytest.approx(expected_coverage(2, 16), abs=0.003)
 
 
 def test_cached_kl_metric_applies_the_same_metric_bit_for_bit_building_it_once_per_position():

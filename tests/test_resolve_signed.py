@@ -56,8 +56,7 @@ def spec(absorption):
             "sky": prior, "noise": {"model": "none", "scale": None},
             "response": {"mode": "psf", "epsilon": 1e-6, "wgridding": False},
             "inference": {"schedule": [{"iterations": 6, "samples": 2, "learn_noise": False, "minimizer": "newton",
-                                        "kl_iterations": 15, "sampling_iterations": 100, "geovi_iterations": 0}],
-                          "posterior_samples": 0}}
+                                        "kl_iterations": 15, "sampling_iterations": 100, "geovi_iterations": 0}]}}
 
 
 ABSORPTION = {"enabled": True, "offset": None, "zero_mode": [1.0, 0.1], "fluctuations": [1.5, 0.5],

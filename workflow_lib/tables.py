@@ -33,11 +33,17 @@ def convolve_cube_with_beam(cube: np.ndarray, cell_arcsec: float, beam: tuple[fl
     return np.stack([convolve_with_beam(plane, cell_arcsec, beam) for plane in cube])
 
 
-def peak_near(image: np.ndarray, x: float, y: float, radius_pix: float) -> float:
-    """Largest pixel within ``radius_pix`` of (x, y)."""
+def peak_index_near(image: np.ndarray, x: float, y: float, radius_pix: float) -> tuple[int, int]:
+    """(row, column) of the largest pixel within ``radius_pix`` of (x, y)."""
     yy, xx = np.mgrid[: image.shape[0], : image.shape[1]]
     inside = np.hypot(xx - x, yy - y) <= radius_pix
-    return float(image[inside].max())
+    flat = np.flatnonzero(inside)[np.argmax(image[inside])]
+    return np.unravel_index(flat, image.shape)
+
+
+def peak_near(image: np.ndarray, x: float, y: float, radius_pix: float) -> float:
+    """Largest pixel within ``radius_pix`` of (x, y)."""
+    return float(image[peak_index_near(image, x, y, radius_pix)])
 
 
 def continuum_peak_fluxes(components_ecsv: str, skymodel_fits: str, images: dict[str, str]) -> Table:

@@ -6,9 +6,7 @@ MAP-like start). State lives in a directory that survives a killed job: a rerun
 with the same parameters and data resumes after the last finished iteration; a
 different fingerprint starts afresh. Each iteration logs its energy and reduced
 chi-square; samples are spread over MPI ranks when mpi4py runs more than one.
-Each Newton step builds its samples' metrics once (:func:`cached_kl_metric`). After the schedule, more
-sample pairs can be drawn at the final position for the products (:func:`draw_posterior`): the KL needs few
-samples to find the mean, the std needs more (two pairs estimate it with two degrees of freedom).
+Each Newton step builds its samples' metrics once (:func:`cached_kl_metric`).
 """
 
 from __future__ import annotations
@@ -126,7 +124,7 @@ def _prepare_state(state_dir: Path, fingerprint: dict, comm) -> list[dict]:
 
 
 def optimize(likelihood: Likelihood, schedule: list[dict], state_dir: str | Path, fingerprint: dict,
-             seed: int, noise_keys: list[str] = (), noise_start=None, phase_end=None, posterior_samples: int = 0
+             seed: int, noise_keys: list[str] = (), noise_start=None, phase_end=None
              ) -> tuple[ift.SampleListBase, list[dict]]:
     """Run the schedule; return the final posterior samples and the per-iteration history.
 
@@ -134,8 +132,7 @@ def optimize(likelihood: Likelihood, schedule: list[dict], state_dir: str | Path
     start (weights as delivered) and are not sampled: the sky first, then its noise.
     ``noise_start(residual_sums)`` gives their latent values at the first learning
     iteration, from the residuals of the sky found so far. ``phase_end(samples, iteration)``
-    is called after the last iteration of every phase. ``posterior_samples`` > 0 replaces the
-    last iteration's samples by that many pairs drawn at the final position (:func:`draw_posterior`).
+    is called after the last iteration of every phase.
     """
     state_dir = Path(state_dir)
     comm = mpi_communicator()
@@ -145,11 +142,20 @@ def optimize(likelihood: Likelihood, schedule: list[dict], state_dir: str | Path
     clock = [time.perf_counter()]
 
     def inspect(samples, iteration):
+        energies = [hamiltonian(s).val for s in samples.iterator()]
+        chi2 = np.array([likelihood.chi2(s) for s in samples.iterator()])
+        if comm is not None:
+            energies = sum(comm.allgather(energies), [])
+            chi2 = np.concatenate(comm.allgather(chi2))
         now = time.perf_counter()
-        entry = {"iteration": iteration, **_summary(likelihood, hamiltonian, samples, comm), "wall_s": now - clock[0]}
+        entry = {"iteration": iteration, "samples": samples.n_samples, "energy": float(np.mean(energies)),
+                 "reduced_chi2_data_weights": float(chi2[:, 0].mean()),
+                 "reduced_chi2_learned_weights": float(chi2[:, 1].mean()), "wall_s": now - clock[0]}
         clock[0] = now
         history.append(entry)
-        log.info("iteration %d: %s", iteration, _describe(entry))
+        log.info("iteration %d: %d samples, energy %.6g, reduced chi^2 %.4g (data weights) %.4g (learned), %.1f s",
+                 iteration, entry["samples"], entry["energy"], entry["reduced_chi2_data_weights"],
+                 entry["reduced_chi2_learned_weights"], entry["wall_s"])
         if is_master(comm):
             (state_dir / "history.json").write_text(json.dumps(history, indent=1))
         if phase_end is not None and iteration in last_of_phase:
@@ -163,7 +169,7 @@ def optimize(likelihood: Likelihood, schedule: list[dict], state_dir: str | Path
         return ift.MultiField.union([mean, noise_start(likelihood.residual_sums(mean))])
 
     with cached_kl_metric():
-        samples, mean = ift.optimize_kl(
+        samples = ift.optimize_kl(
             likelihood.energy, total_iterations(schedule),
             lambda i: phase_at(schedule, i)["samples"],
             lambda i: _kl_minimizer(phase_at(schedule, i)),
@@ -173,53 +179,6 @@ def optimize(likelihood: Likelihood, schedule: list[dict], state_dir: str | Path
             point_estimates=lambda i: [] if phase_at(schedule, i)["learn_noise"] else list(noise_keys),
             transitions=lambda i: start_noise if noise_start is not None and i == first else None,
             output_directory=str(state_dir), resume=True, comm=comm, inspect_callback=inspect,
-            plot_energy_history=False, plot_minisanity_history=False, save_strategy="last",
-            return_final_position=True)
+            plot_energy_history=False, plot_minisanity_history=False, save_strategy="last")
     ift.random.pop_sseq()
-    if posterior_samples:
-        last = schedule[-1]
-        samples = draw_posterior(likelihood, last, mean, posterior_samples, seed, state_dir, comm,
-                                 [] if last["learn_noise"] else list(noise_keys))
     return samples, history
-
-
-def draw_posterior(likelihood: Likelihood, phase: dict, mean: ift.MultiField, pairs: int, seed: int,
-                   state_dir: Path, comm, fixed: list[str]) -> ift.ResidualSampleList:
-    """``pairs`` antithetic samples at ``mean`` with ``phase``'s sampling (MGVI, or geoVI when it has
-    geovi_iterations), from a random stream of its own (``seed`` spawned once), kept in ``state_dir`` so that
-    a rerun after a kill does not draw them again. ``fixed``: keys held at ``mean`` and not sampled."""
-    base = str(state_dir / "posterior")
-    done = state_dir / "posterior_finished"
-    if done.is_file():
-        return ift.ResidualSampleList.load(base, comm=comm)
-    start = time.perf_counter()
-    hamiltonian = ift.StandardHamiltonian(likelihood.energy, _sampling_controller({**phase, "samples": pairs}))
-    ift.random.push_sseq(np.random.SeedSequence(seed).spawn(1)[0])
-    energy = ift.SampledKLEnergy(mean.extract(hamiltonian.domain), hamiltonian, pairs, _geovi_minimizer(phase),
-                                 comm=comm, constants=fixed, point_estimates=fixed)
-    ift.random.pop_sseq()
-    samples = energy.samples.at(mean)
-    samples.save(base, overwrite=True)
-    if is_master(comm):
-        done.write_text("1")
-    summary = {**_summary(likelihood, hamiltonian, samples, comm), "wall_s": time.perf_counter() - start}
-    log.info("posterior draw at the final position: %s", _describe(summary))
-    return samples
-
-
-def _summary(likelihood: Likelihood, hamiltonian, samples, comm) -> dict:
-    """Sample count, mean energy and reduced chi-square (delivered and learned weights) over all ranks."""
-    energies = [hamiltonian(s).val for s in samples.iterator()]
-    chi2 = np.array([likelihood.chi2(s) for s in samples.iterator()])
-    if comm is not None:
-        energies = sum(comm.allgather(energies), [])
-        chi2 = np.concatenate(comm.allgather(chi2))
-    return {"samples": samples.n_samples, "energy": float(np.mean(energies)),
-            "reduced_chi2_data_weights": float(chi2[:, 0].mean()),
-            "reduced_chi2_learned_weights": float(chi2[:, 1].mean())}
-
-
-def _describe(entry: dict) -> str:
-    return (f"{entry['samples']} samples, energy {entry['energy']:.6g}, reduced chi^2 "
-            f"{entry['reduced_chi2_data_weights']:.4g} (data weights) {entry['reduced_chi2_learned_weights']:.4g} "
-            f"(learned), {entry['wall_s']:.1f} s")

@@ -76,7 +76,7 @@ def infer(obs: observation.Observation, spec: dict, state_dir: str, fingerprint:
                  "; ".join(f"{r['selection']} {r['reduced_chi2']:.4g}" for r in table))
 
     samples, history = inference.optimize(lh, spec["inference"]["schedule"], state_dir, fingerprint, seed,
-                                          noise_keys, start, phase_end, spec["inference"]["posterior_samples"])
+                                          noise_keys, start, phase_end)
     return sky_model, noise_model, samples, history, R
 
 
