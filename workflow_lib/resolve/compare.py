@@ -26,6 +26,12 @@ def read_samples(path: str) -> np.ndarray:
         return np.asarray(fh["sky_jy_per_pixel"], dtype=np.float64)
 
 
+def sample_count(path: str) -> int:
+    """Number of posterior samples in ``path``, from the dataset's shape (nothing read)."""
+    with h5py.File(path, "r") as fh:
+        return fh["sky_jy_per_pixel"].shape[0]
+
+
 def _stats(values) -> tuple[float, float]:
     values = np.asarray(values)
     return float(values.mean()), float(values.std(ddof=1))

@@ -153,8 +153,8 @@ def continuum_comparison(*, components: str, skymodel: str, images: list[str], m
     mean_image, header = fitsio.read_cube(mean)
     std_image, _ = fitsio.read_cube(std)
     truth = compare.truth_on_grid(continuum, observation, fitsio.Grid.from_header(header, mean))
-    n_samples = len(compare.read_samples(samples))
-    tables.write_table(compare.calibration_table(truth, mean_image[0], std_image[0], emission_fraction, n_samples),
+    tables.write_table(compare.calibration_table(truth, mean_image[0], std_image[0], emission_fraction,
+                                                 compare.sample_count(samples)),
                        calibration_csv, calibration_md, f"{label}: RESOLVE uncertainty calibration", params=params)
     compare.comparison_figure(mean, std, by_method, png, pdf)
 
