@@ -129,6 +129,7 @@ rule deepfocus_independent_evaluate:
     input:
         manifest=MANIFEST,
         point=DF_OPERATING_POINT,
+        **df_models(["blobsfinder", "deepgru"]),
         test_catalogue=DF_TEST_PRODUCTS["catalogue"],
         test_pybdsf=DF_PYBDSF["dirty"],
         test_smooth_clip=SMOOTH_CLIP["test"],
@@ -151,7 +152,7 @@ rule deepfocus_independent_evaluate:
     params:
         step="deepfocus.evaluation.independent:evaluate",
         names=IND_CUBES,
-        deepfocus=df_section("batch_cubes", "evaluation"),
+        deepfocus=df_section(*DF_INFERENCE, "evaluation"),
     log:
         f"{LOGS}/deepfocus_independent_evaluate.log",
     benchmark:

@@ -126,6 +126,17 @@ def test_independent_test_set_is_scored_beside_the_test_split(run, tiny_config):
     catalogue = Table.read(run / "deepfocus" / "independent" / "catalogue.ecsv")
     assert kinds["detections"].sum() == overall["n_detected"][1] == len(catalogue)
     assert (run / "figures" / "deepfocus_independent_completeness.pdf").stat().st_size > 1000
+    losses = Table.read(run / "tables" / "deepfocus_independent_stage_losses.csv")
+    overall_losses = losses[losses["snr_bin"] == "all"]
+    every = overall_losses[overall_losses["field"] == "all"][0]
+    assert every["n_true"] == overall["n_true"][1]
+    assert every["box_3d_any"] == pytest.approx(overall["completeness"][1])  # the same 3-D matcher
+    with_sources = [kind for kind in fields if any(len(t) for n, t in truths.items() if n.startswith(kind))]
+    assert list(overall_losses["field"]) == ["all", *with_sources]
+    assert overall_losses["n_true"][1:].sum() == every["n_true"]
+    stages = np.array([list(row) for row in losses["blobsfinder", "deepgru", "line_merging", "focusing_rules",
+                                                   "box_3d", "characterised"]], float)
+    assert np.all(np.diff(np.nan_to_num(stages), axis=1) <= 0)  # cumulative: no stage gains sources
 
 
 def test_second_run_has_nothing_to_do(run):

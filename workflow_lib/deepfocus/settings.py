@@ -28,7 +28,7 @@ FIGURES = ("completeness", "purity_completeness", "residuals", "examples")
 # the independent test set (workflow_lib/dataset/independent.py): what each cube's simulation leaves, and the
 # tables and figure of its evaluation beside the ducc test split (deepfocus_independent_<name>)
 INDEPENDENT_FILES = {"dirty": "dirty.fits", "truth": "truth.ecsv", "record": "record.json"}
-INDEPENDENT_TABLES = ("detection", "fields", "characterisation")
+INDEPENDENT_TABLES = ("detection", "fields", "characterisation", "stage_losses")
 INDEPENDENT_FIGURES = ("completeness",)
 
 

@@ -11,7 +11,9 @@ Tables (``deepfocus_independent_<name>.{csv,md}``):
 * ``fields``: per field kind of the independent set, and for its cubes without any source: true sources found,
   false detections per cube and per training tile (a wide field counts as its area in tiles), completeness
   and contamination;
-* ``characterisation``: residuals of the matched DeepFocus sources on each set, side by side.
+* ``characterisation``: residuals of the matched DeepFocus sources on each set, side by side;
+* ``stage_losses``: where DeepFocus loses the independent set's true sources, stage by stage (:mod:`.stages`),
+  over all cubes and per field kind: on data it was not trained on, which stage does not transfer.
 
 Figure ``completeness``: DeepFocus 3-D, smooth-and-clip and PyBDSF per SNR bin on both sets.
 """
@@ -28,13 +30,14 @@ from ... import fitsio
 from ...dataset.torch_dataset import CubeDataset
 from ...tables import write_table
 from .. import geometry, operating_point
-from ..pipeline import boxes_of
+from ..pipeline import DeepFocus, boxes_of, settings_of
 from ..preprocess import measured_snrs
 from ..settings import INDEPENDENT_FIGURES, INDEPENDENT_TABLES
 from ..trainsets import batches, dataset_meta
 from . import catalogues, figures
 from .characterisation import matched
 from .detection import Detections
+from .stages import cube_flags, stage_table
 
 log = logging.getLogger(__name__)
 SETS = {"ducc": "ducc test split", "casa": "CASA independent"}
@@ -84,13 +87,43 @@ def casa_independent(names: list[str], cubes: list[str], truths: list[str], cata
     """The independent cubes' final catalogues against their truth, each with its own restoring beam."""
     scored = _scored(evaluation)
     for name, path, truth in zip(names, cubes, truths, strict=True):
-        cube, header = fitsio.read_cube(path)
-        grid = fitsio.Grid.from_header(header, path)
-        beam = geometry.Beam.from_arcsec(fitsio.beam_arcsec(header), grid.cell_arcsec)
-        _add(scored, name, Table.read(truth), cube.astype(np.float32), beam, grid.cell_arcsec,
+        cube, grid, beam = _read(path)
+        _add(scored, name, Table.read(truth), cube, beam, grid.cell_arcsec,
              catalogue[catalogue["cube"] == name], pybdsf[pybdsf["cube"] == name],
              smooth_clip[smooth_clip["cube"] == name], ranking)
     return scored
+
+
+def _read(path: str) -> tuple[np.ndarray, fitsio.Grid, geometry.Beam]:
+    """An independent cube (float32), its grid and its own restoring beam (pixels)."""
+    cube, header = fitsio.read_cube(path)
+    grid = fitsio.Grid.from_header(header, path)
+    return cube.astype(np.float32), grid, geometry.Beam.from_arcsec(fitsio.beam_arcsec(header), grid.cell_arcsec)
+
+
+def stage_losses(names: list[str], cubes: list[str], truths: list[str], catalogue: Table, pipeline: DeepFocus,
+                 evaluation: dict) -> Table:
+    """:func:`.stages.stage_table` of the independent cubes (each with its own beam; wide fields tiled as at
+    inference), over all of them and per field kind; ``catalogue`` is DeepFocus's at the operating point."""
+    per_kind: dict[str, list] = {}
+    for name, path, truth in zip(names, cubes, truths, strict=True):
+        t = Table.read(truth)
+        if len(t) == 0:
+            continue
+        cube, grid, beam = _read(path)
+        found = pipeline.stages(pipeline.sanitise(cube[None], path))
+        passed, any_path = cube_flags(geometry.source_boxes(t, beam, grid.cell_arcsec, cube.shape), found, 0,
+                                      catalogue[catalogue["cube"] == name], pipeline.settings["lines"], evaluation)
+        per_kind.setdefault(name.rsplit("_", 1)[0], []).append((passed, any_path, np.asarray(t["snr"], float)))
+    groups = {"all": [x for part in per_kind.values() for x in part], **per_kind}
+    tables = []
+    for field, part in groups.items():
+        table = stage_table(*(np.concatenate([x[k] for x in part]) for k in range(3)), evaluation["snr_bins"])
+        table.add_column(field, name="field", index=0)
+        tables.append(table)
+    out = vstack(tables)
+    out.meta["note"] = tables[0].meta["note"] + "; field: the independent set's field kind (all: every cube)"
+    return out
 
 
 def _methods(threshold: float, pybdsf_thresh_pix: float) -> list[tuple[str, float]]:
@@ -146,14 +179,15 @@ def characterisation_table(sets: dict, cell_arcsec: float) -> Table:
     return out
 
 
-def evaluate(*, manifest: str, point: str, test_catalogue: str, test_pybdsf: str, test_smooth_clip: str,
-             names: list[str], cubes: list[str], truths: list[str], catalogue: str, pybdsf: str, smooth_clip: str,
-             tables: list[str], markdown: list[str], figures_png: list[str], figures_pdf: list[str],
-             deepfocus: dict, params=None) -> None:
+def evaluate(*, manifest: str, point: str, blobsfinder: str, deepgru: str, test_catalogue: str,
+             test_pybdsf: str, test_smooth_clip: str, names: list[str], cubes: list[str], truths: list[str],
+             catalogue: str, pybdsf: str, smooth_clip: str, tables: list[str], markdown: list[str],
+             figures_png: list[str], figures_pdf: list[str], deepfocus: dict, params=None) -> None:
     """The tables (CSV ``tables`` + ``markdown``, in the order of :data:`.settings.INDEPENDENT_TABLES`) and the
     figure of the independent cubes ``names`` (their dirty ``cubes`` and ``truths``; the DeepFocus
     ``catalogue``, ``pybdsf`` and ``smooth_clip`` catalogues) beside the ducc test split (``manifest``,
-    ``test_catalogue``, ``test_pybdsf``, ``test_smooth_clip``), DeepFocus at the operating ``point``."""
+    ``test_catalogue``, ``test_pybdsf``, ``test_smooth_clip``), DeepFocus at the operating ``point``; the
+    ``blobsfinder`` and ``deepgru`` checkpoints re-run its detection stages for the stage-loss table."""
     ev = deepfocus["evaluation"]
     chosen = operating_point.load(point)
     threshold, pybdsf_default, edges = chosen["threshold"], ev["pybdsf"]["thresh_pix_default"], ev["snr_bins"]
@@ -177,6 +211,9 @@ def evaluate(*, manifest: str, point: str, test_catalogue: str, test_pybdsf: str
     write_table(characterisation_table(sets, meta["cell_arcsec"]), *files["characterisation"],
                 "DeepFocus: predicted minus true parameters on the ducc test split and the CASA independent set",
                 params)
+    pipeline = DeepFocus.load({"blobsfinder": blobsfinder, "deepgru": deepgru}, settings_of(deepfocus, chosen))
+    write_table(stage_losses(names, cubes, truths, Table.read(catalogue), pipeline, ev), *files["stage_losses"],
+                "DeepFocus: where the true sources of the CASA independent set are lost, stage by stage", params)
     for path in figures_png:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     png, pdf = dict(zip(INDEPENDENT_FIGURES, zip(figures_png, figures_pdf, strict=True), strict=True))["completeness"]

@@ -73,9 +73,7 @@ def collect(manifest: str, pipeline: DeepFocus, catalogue: Table, pybdsf: Table,
                                          measured_snrs(cube, [b["centre"] for b in blobs]))
             _add_lines(stages["deepgru_1d"], gru, cube, t, boxes2, lines, device)
             c = catalogue[catalogue["cube"] == i]
-            mine = [j for j, (cube_k, _) in enumerate(found.blobs) if cube_k == k]
-            passed, any_path = cube_flags(boxes3, [found.blobs[j][1] for j in mine], found.emission[mine],
-                                          [found.sources[j] for j in mine], c, lines, ev)
+            passed, any_path = cube_flags(boxes3, found, k, c, lines, ev)
             stage_passed.append(passed)
             stage_any.append(any_path)
             stage_snr.append(snr)

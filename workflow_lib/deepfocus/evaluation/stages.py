@@ -22,7 +22,7 @@ import numpy as np
 from astropy.table import Table
 
 from .. import deepgru, focusing, geometry
-from ..pipeline import boxes_of
+from ..pipeline import Stages, boxes_of
 from . import matching
 
 STAGES = ("blobsfinder", "deepgru", "line_merging", "focusing_rules", "box_3d", "characterised")
@@ -33,11 +33,13 @@ def _line_matches(true_range: np.ndarray, ranges: list, min_iou: float) -> bool:
     return bool(ranges) and bool((geometry.iou(true_range[None], np.array(ranges)) >= min_iou).any())
 
 
-def cube_flags(boxes3: np.ndarray, blobs: list[dict], emission: np.ndarray, sources: list[list[dict]],
-               catalogue: Table, lines: dict, evaluation: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(passed, any-path 3-D match) for the true 3-D boxes ``boxes3`` of one cube: ``passed`` is (n_true, 6) bool,
-    cumulative over :data:`STAGES`. ``blobs``, ``emission`` (per blob) and ``sources`` (per blob) are the
-    cube's part of :class:`..pipeline.Stages`; ``catalogue`` its final catalogue."""
+def cube_flags(boxes3: np.ndarray, found: Stages, k: int, catalogue: Table, lines: dict,
+               evaluation: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(passed, any-path 3-D match) for the true 3-D boxes ``boxes3`` of cube ``k`` of the batch whose
+    detection stages are ``found``: ``passed`` is (n_true, 6) bool, cumulative over :data:`STAGES`;
+    ``catalogue`` is that cube's final catalogue."""
+    mine = [j for j, (cube, _) in enumerate(found.blobs) if cube == k]
+    blobs, emission, sources = [found.blobs[j][1] for j in mine], found.emission[mine], [found.sources[j] for j in mine]
     n = len(boxes3)
     passed = np.zeros((n, len(STAGES)), dtype=bool)
     boxes2, ranges = boxes3[:, [0, 1, 3, 4]], boxes3[:, [2, 5]]
