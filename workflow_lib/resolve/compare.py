@@ -183,7 +183,8 @@ def disk_flux_table(images: dict[str, str], samples_h5: str, mean_fits: str, rad
                     reference: str | None = None) -> Table:
     """Table 4: peak (Jy/beam) and flux within each radius of the disk centre (Jy), tCLEAN and RESOLVE.
 
-    RESOLVE's peak is taken after convolving with the ``reference`` tCLEAN image's beam (default: the first).
+    RESOLVE's peak is that of the posterior mean convolved with the ``reference`` tCLEAN image's beam (default:
+    the first), +- the samples' std at that pixel (:func:`posterior_peak` over the whole image).
     """
     rows, beams = [], {}
     for name, path in images.items():
@@ -199,7 +200,8 @@ def disk_flux_table(images: dict[str, str], samples_h5: str, mean_fits: str, rad
     grid = fitsio.Grid.from_header(header, mean_fits)
     reference = reference or next(iter(images), None)
     if reference is not None:
-        peak = _stats([tables.convolve_with_beam(s, grid.cell_arcsec, beams[reference]).max() for s in samples])
+        convolved = np.stack([tables.convolve_with_beam(s, grid.cell_arcsec, beams[reference]) for s in samples])
+        peak = posterior_peak(convolved, 0.0, 0.0, np.inf)
     else:
         peak = (np.nan, np.nan)
     fluxes = [_stats(samples[:, _aperture(grid, centre_offset_arcsec, r)].sum(axis=1)) for r in radii_arcsec]
@@ -210,8 +212,8 @@ def disk_flux_table(images: dict[str, str], samples_h5: str, mean_fits: str, rad
     for name, beam in beams.items():
         table.meta[f"beam_{name}_arcsec_arcsec_deg"] = list(beam)
     table.meta["note"] = (f"radii in arcsec around ({centre_offset_arcsec[0]:g}, {centre_offset_arcsec[1]:g}) arcsec "
-                          f"(east, north) of the phase centre; RESOLVE peak after convolution with the {reference} "
-                          "beam; std columns are RESOLVE's posterior std (0 for tCLEAN, which has none)")
+                          f"(east, north) of the phase centre; RESOLVE peak: the posterior mean's after convolution "
+                          f"with the {reference} beam; std columns are RESOLVE's posterior std (0 for tCLEAN, which has none)")
     return table
 
 
