@@ -4,7 +4,7 @@ import numpy as np
 from astropy.table import Table
 
 from workflow_lib.deepfocus.evaluation.stages import STAGES, cube_flags, stage_table
-from workflow_lib.deepfocus.pipeline import BOX_COLUMNS
+from workflow_lib.deepfocus.pipeline import BOX_COLUMNS, Stages
 
 EVALUATION = {"iou_2d": 0.3, "iou_1d": 0.5, "iou_3d": 0.6, "max_offset_pix": 3.0}
 LINES = {"height": 0.1, "prominence": 0.05, "distance": 4, "half_width": 3}
@@ -26,8 +26,14 @@ def catalogue(box=TRUE[0], flux=1.0):
 
 def flags(blobs=({"box": [10, 10, 20, 20]},), lines=emission(), sources=([{"range": [6.0, 14.0]}],),
           found=None):
-    return cube_flags(TRUE, list(blobs), lines, list(sources), catalogue() if found is None else found, LINES,
-                      EVALUATION)
+    """Cube 1 of a batch whose cube 0 holds a perfect blob of its own: only cube 1's blobs may count."""
+    other = {"box": [10, 10, 20, 20]}
+    n = len(blobs)
+    found_stages = Stages(probability=np.zeros((2, 32, 32)), blobs=[(0, other)] + [(1, b) for b in blobs],
+                          spectra=np.zeros((n + 1, lines.shape[1])),
+                          emission=np.concatenate([emission(), lines[:n]]),
+                          sources=[[{"range": [6.0, 14.0]}]] + list(sources)[:n], detections=[[], []])
+    return cube_flags(TRUE, found_stages, 1, catalogue() if found is None else found, LINES, EVALUATION)
 
 
 def test_a_source_that_passes_every_stage():
