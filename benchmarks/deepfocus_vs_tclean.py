@@ -53,8 +53,7 @@ def main() -> None:
     from workflow_lib.deepfocus.settings import cube_products, model_files, operating_point_file
     from workflow_lib.deepfocus.trainsets import batches
     from workflow_lib.deepfocus.evaluation.tclean import tclean_cube
-    from workflow_lib.simulate.coverage import simulate_empty_sky
-    from workflow_lib.skymodels import cube_grid
+    from workflow_lib.simulate.coverage import dataset_template_ms
 
     torch.set_num_threads(args.threads)
     cfg = config.load(args.config)
@@ -82,14 +81,15 @@ def main() -> None:
         with_io = (time.perf_counter() - t0) / len(ds)
 
         template = tmp / "template.ms"
-        simulate_empty_sky(cube_grid(cfg["dataset"], cfg["observation"]), cfg["observation"], str(template),
-                           str(tmp / "casa.log"))
+        dataset_template_ms(dataset=cfg["dataset"], observation=cfg["observation"], out=str(template),
+                            casa_log=str(tmp / "casa.log"))
         ev = df_cfg["evaluation"]
         method = cfg["imaging"]["methods"][ev["tclean_method"]]
         tclean = []
         for index in ds.indices[: args.tclean_cubes]:
             record = tclean_cube(manifest=manifest, coverage=str(results / "dataset" / "coverage.h5"),
-                                 template_ms=str(template), index=index, dataset=cfg["dataset"], seed=cfg["seed"],
+                                 template_ms=str(template), index=index, dataset=cfg["dataset"],
+                                 observation=cfg["observation"], seed=cfg["seed"],
                                  method=method, niter=ev["tclean_niter"], image=str(tmp / f"tclean_{index}_image.fits"),
                                  model=str(tmp / f"tclean_{index}_model.fits"), timing=str(tmp / f"tclean_{index}.json"),
                                  casa_log=str(tmp / "casa.log"))

@@ -166,6 +166,7 @@ rule deepfocus_tclean:
     params:
         step="deepfocus.evaluation.tclean:tclean_cube",
         dataset=config["dataset"],
+        observation=config["observation"],
         seed=config["seed"],
         method=config["imaging"]["methods"][DF_CFG["evaluation"]["tclean_method"]],
         niter=DF_CFG["evaluation"]["tclean_niter"],

@@ -207,6 +207,9 @@ def _check_spine(config: dict) -> None:
     if dataset["backend"] == "casa" and dataset["noise_draw"] != "visibilities":
         raise ConfigError(f"dataset.noise_draw={dataset['noise_draw']!r} is for the ducc backend; the casa backend "
                           "adds its noise to the visibilities")
+    if dataset["guard_pix"] > 0 and "snr" in dataset["noise"]:
+        raise ConfigError(f"dataset.guard_pix={dataset['guard_pix']} needs dataset.noise.rms_jy_per_beam: with "
+                          "noise: {snr} the noise level would follow the brightest source of the guard ring too")
     fractions = dataset["split"]
     if abs(sum(fractions.values()) - 1.0) > 1e-9:
         raise ConfigError(f"dataset.split: fractions {fractions} must add up to 1")

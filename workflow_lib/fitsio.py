@@ -133,16 +133,36 @@ def write_cube(path: str | os.PathLike, data: np.ndarray, header: fits.Header, p
         header["BPA"] = beam[2]
     if params is not None:
         provenance.stamp_header(header, params)
+    _write_atomically(path, fits.HDUList([fits.PrimaryHDU(data=data[None], header=header)]))
+
+
+def _write_atomically(path: str | os.PathLike, hdus: fits.HDUList) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        fits.PrimaryHDU(data=data[None], header=header).writeto(tmp, overwrite=True, output_verify="exception")
+        hdus.writeto(tmp, overwrite=True, output_verify="exception")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def crop_border(path: str | os.PathLike, border: int) -> None:
+    """Cut ``border`` pixels off every side of the FITS image ``path`` in place: the primary image's last two
+    (y, x) axes and the reference pixel; other HDUs (a BEAMS table) are kept as they are."""
+    if border == 0:
+        return
+    with fits.open(path, memmap=False) as hdus:
+        primary = hdus[0]
+        ny, nx = primary.data.shape[-2:]
+        if min(nx, ny) <= 2 * border:
+            raise ValueError(f"{path}: {nx} x {ny} pixels cannot lose {border} on every side")
+        primary.data = np.ascontiguousarray(primary.data[..., border:ny - border, border:nx - border])
+        primary.header["CRPIX1"] -= border
+        primary.header["CRPIX2"] -= border
+        _write_atomically(path, hdus)
 
 
 def read_cube(path: str | os.PathLike) -> tuple[np.ndarray, fits.Header]:

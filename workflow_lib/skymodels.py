@@ -9,7 +9,7 @@ to the left, ``CDELT1 < 0``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from astropy import units as u
@@ -152,19 +152,76 @@ def draw_sources(spec: dict, grid: fitsio.Grid, rng: np.random.Generator) -> lis
         else:
             raise ValueError(f"cubes: cannot place {n} sources {spec['min_separation_arcsec']} arcsec apart "
                              f"inside {grid.nx} x {grid.ny} pixels with edge_margin_arcsec={spec['edge_margin_arcsec']}")
+    return _with_parameters(spec, positions, fluxes, grid.nchan, rng)
+
+
+def _with_parameters(spec: dict, positions: list, fluxes: list, nchan: int, rng: np.random.Generator) -> list[LineSource]:
+    """Sources at ``positions`` with line peak ``fluxes`` (Jy), their shapes and spectra drawn from ``spec``."""
     sources = []
     lo_line, hi_line = spec["line_fwhm_chan"]
     for (x, y), flux in zip(positions, fluxes):
         fwhm_major = rng.uniform(*spec["fwhm_arcsec"])
         fwhm_minor = fwhm_major * rng.uniform(spec["axis_ratio"][0], spec["axis_ratio"][1])
         line_fwhm = rng.uniform(lo_line, hi_line)
-        centre = rng.uniform(line_fwhm, grid.nchan - 1 - line_fwhm)
+        centre = rng.uniform(line_fwhm, nchan - 1 - line_fwhm)
         sources.append(LineSource(
             x_pix=float(x), y_pix=float(y), fwhm_major_arcsec=float(fwhm_major), fwhm_minor_arcsec=float(fwhm_minor),
             pa_deg=float(rng.uniform(0.0, 180.0)), line_centre_chan=float(centre), line_fwhm_chan=float(line_fwhm),
             line_flux_jy=flux, continuum_flux_jy=flux * float(rng.uniform(*spec["continuum_to_line"])),
             spectral_index=float(rng.uniform(*spec["spectral_index"]))))
     return sources
+
+
+# ----------------------------------------------------------------------------- training cubes with a guard ring
+
+def simulation_grid(spec: dict, observation: dict) -> fitsio.Grid:
+    """The grid a training cube is simulated on: its tile (:func:`cube_grid`) inside a ring of
+    ``guard_pix`` pixels on every side, about the same phase centre."""
+    tile, guard = cube_grid(spec, observation), spec["guard_pix"]
+    return replace(tile, nx=tile.nx + 2 * guard, ny=tile.ny + 2 * guard)
+
+
+def tile_of(array: np.ndarray, guard: int) -> np.ndarray:
+    """The tile of an image or cube (last two axes y, x) simulated with a ``guard``-pixel ring."""
+    return array[..., guard:array.shape[-2] - guard, guard:array.shape[-1] - guard]
+
+
+def guard_sources(spec: dict, grid: fitsio.Grid, guard: int, placed: list, rng: np.random.Generator) -> list[LineSource]:
+    """Sources of the guard ring of simulation ``grid``: a Poisson number at the mean density of
+    ``n_sources`` per tile, centres outside the tile but at least ``edge_margin_arcsec`` inside the grid and
+    ``min_separation_arcsec`` from every source (``placed``: the tile's, in ``grid`` pixels); a position not
+    found in 100 tries is given up (a crowded ring holds fewer)."""
+    tile = grid.nx - 2 * guard
+    ring_area = grid.nx * grid.ny - tile * tile
+    n = int(rng.poisson(np.mean(spec["n_sources"]) * ring_area / tile ** 2))
+    fluxes = sorted((_loguniform(rng, *spec["line_flux_mjy"]) * 1e-3 for _ in range(n)), reverse=True)
+    margin = spec["edge_margin_arcsec"] / grid.cell_arcsec
+    min_sep = spec["min_separation_arcsec"] / grid.cell_arcsec
+    lo, hi = guard - 0.5, guard + tile - 0.5     # the tile's footprint in grid pixels
+    positions, kept = [(s.x_pix, s.y_pix) for s in placed], []
+    for flux in fluxes:
+        for _ in range(100):
+            x, y = rng.uniform(margin, grid.nx - 1 - margin), rng.uniform(margin, grid.ny - 1 - margin)
+            outside = not (lo <= x < hi and lo <= y < hi)
+            if outside and all(np.hypot(x - px, y - py) >= min_sep for px, py in positions):
+                positions.append((x, y))
+                kept.append(flux)
+                break
+    return _with_parameters(spec, positions[len(placed):], kept, grid.nchan, rng)
+
+
+def training_cube(spec: dict, observation: dict, seed: int, index: int
+                  ) -> tuple[np.ndarray, list[LineSource], list[LineSource]]:
+    """Training cube ``index``: the sky on :func:`simulation_grid`, the tile's sources (tile pixels; its
+    truth) and every source simulated (grid pixels, the tile's first). The tile's sources come from stream
+    ``"cube", index`` as in a cube without a ring, the ring's from ``"guard", index``, so ``guard_pix: 0``
+    gives the cubes it gave before."""
+    tile, grid, guard = cube_grid(spec, observation), simulation_grid(spec, observation), spec["guard_pix"]
+    sources = draw_sources(spec, tile, seeds.rng(seed, "cube", index))
+    every = [replace(s, x_pix=s.x_pix + guard, y_pix=s.y_pix + guard) for s in sources]
+    if guard:
+        every += guard_sources(spec, grid, guard, every, seeds.rng(seed, "guard", index))
+    return render_cube(every, grid), sources, every
 
 
 def render_cube(sources: list[LineSource], grid: fitsio.Grid) -> np.ndarray:

@@ -14,6 +14,10 @@ Layout (all images float32, cube axes (chan, y, x)):
 * ``sources``: one row per source with its cube index and truth parameters,
   incl. ``peak_jy_beam`` (noise-free dirty peak at the line centre) and ``snr``
 * attrs: ``grid_header`` (FITS WCS of a cube), ``params`` (JSON), ``provenance`` (JSON)
+
+With ``guard_pix`` > 0 each cube is simulated on its tile plus a ring of sky
+(:func:`..skymodels.training_cube`) and every image above is the tile cut out
+of it; the ring's sources are in no table, their spill-over is in ``model``.
 """
 
 from __future__ import annotations
@@ -87,9 +91,10 @@ def build_shard(*, dataset: dict, observation: dict, seed: int, coverage: str, i
     write its SHA-256 sidecar ``checksum``."""
     spec, coverage_h5, out_h5 = dataset, coverage, shard
     coverage = Coverage.load(coverage_h5)
-    grid = skymodels.cube_grid(spec, observation)
-    if not coverage.grid.matches(grid):
-        raise ValueError(f"{coverage_h5}: uv coverage was made for {coverage.grid}, not the configured {grid}")
+    grid, sim_grid = skymodels.cube_grid(spec, observation), skymodels.simulation_grid(spec, observation)
+    if not coverage.grid.matches(sim_grid):
+        raise ValueError(f"{coverage_h5}: uv coverage was made for {coverage.grid}, not the configured {sim_grid}")
+    guard = spec["guard_pix"]
     weighting = {"weighting": spec["weighting"], "robust": spec["robust"]}
     imager = ChannelImager(coverage, epsilon=spec["epsilon"], **weighting)
     indices = shard_range(index, spec["shard_size"], spec["count"])
@@ -110,28 +115,30 @@ def build_shard(*, dataset: dict, observation: dict, seed: int, coverage: str, i
             model_int = dataset("model_integrated", (n, grid.ny, grid.nx), (1, grid.ny, grid.nx), **COMPRESSION)
             rms_ds = dataset("noise_rms", (n,))
             for j, index in enumerate(indices):
-                sources = skymodels.draw_sources(spec, grid, seeds.rng(seed, "cube", index))
-                sky = skymodels.render_cube(sources, grid)
+                sky, sources, every = skymodels.training_cube(spec, observation, seed, index)
                 if spec["backend"] == "ducc":
                     rng = seeds.rng(seed, "noise", "dataset", index)
                     dirty, record = simulate_cube(imager, sky, spec["noise"], rng, spec["noise_draw"])
                 else:
-                    dirty, record = casa_dirty_cube(sky, grid, observation, spec["noise"], weighting, seed, index,
+                    dirty, record = casa_dirty_cube(sky, sim_grid, observation, spec["noise"], weighting, seed, index,
                                                     scratch, casa_log)
+                dirty, sky = skymodels.tile_of(dirty, guard), skymodels.tile_of(sky, guard)
                 rms = record["target_rms_jy_per_beam"]
                 table = skymodels.source_table(sources, grid)
-                table["peak_jy_beam"], table["snr"] = source_snr(imager, sources, grid, rms)
+                table["peak_jy_beam"], table["snr"] = source_snr(imager, every[:len(sources)], sim_grid, rms)
                 table.add_column(np.full(len(table), index, dtype=np.int64), name="cube", index=0)
                 rows.append(table)
                 dirty_ds[j], model_ds[j] = dirty, sky
                 dirty_int[j], model_int[j] = dirty.sum(axis=0), sky.sum(axis=0)
                 rms_ds[j] = rms
-                log.info("shard %d: cube %d (%d/%d) %d sources, rms %.3g Jy/beam, %.2f s/cube", shard, index, j + 1, n,
-                         len(sources), rms, (time.perf_counter() - started) / (j + 1))
+                log.info("shard %d: cube %d (%d/%d) %d sources (+%d in the guard ring), rms %.3g Jy/beam, %.2f s/cube",
+                         shard, index, j + 1, n, len(sources), len(every) - len(sources), rms,
+                         (time.perf_counter() - started) / (j + 1))
             h5.create_dataset("index", data=np.asarray(indices, dtype=np.int64), track_times=False)
-            h5.create_dataset("psf", data=np.stack([imager.psf(c) for c in range(grid.nchan)]).astype(np.float32),
-                              track_times=False, **COMPRESSION)
-            h5.create_dataset("pb", data=coverage.pb.astype(np.float32), track_times=False, **COMPRESSION)
+            psf = skymodels.tile_of(np.stack([imager.psf(c) for c in range(grid.nchan)]), guard)
+            h5.create_dataset("psf", data=psf.astype(np.float32), track_times=False, **COMPRESSION)
+            h5.create_dataset("pb", data=skymodels.tile_of(coverage.pb, guard).astype(np.float32), track_times=False,
+                              **COMPRESSION)
             catalogue = _stack(rows)
             h5.create_dataset("sources", data=catalogue.as_array(), track_times=False)
             h5.attrs["grid_header"] = grid.header("Jy/pixel").tostring()

@@ -22,7 +22,7 @@ from .. import msio, provenance
 from ..casa import check_epoch
 from ..fitsio import Grid, read_cube, write_cube
 from ..imaging import tclean_to_fits
-from ..skymodels import cube_grid
+from ..skymodels import simulation_grid
 from .casa_backend import simobserve
 
 
@@ -144,10 +144,11 @@ def make_coverage(grid: Grid, observation: dict, out_h5: str, casa_log: str | No
 
 
 def dataset_coverage(*, dataset: dict, observation: dict, out: str, casa_log: str | None = None, params=None) -> None:
-    """The uv coverage and primary beam of the training set's observation setup (``dataset`` grid)."""
-    make_coverage(cube_grid(dataset, observation), observation, out, casa_log, params=params)
+    """The uv coverage and primary beam of the training set's observation setup (on the grid its cubes are
+    simulated on, guard ring included)."""
+    make_coverage(simulation_grid(dataset, observation), observation, out, casa_log, params=params)
 
 
 def dataset_template_ms(*, dataset: dict, observation: dict, out: str, casa_log: str | None = None) -> None:
     """An empty measurement set of the training set's observation setup (see :func:`write_visibilities`)."""
-    simulate_empty_sky(cube_grid(dataset, observation), observation, out, casa_log)
+    simulate_empty_sky(simulation_grid(dataset, observation), observation, out, casa_log)

@@ -7,7 +7,10 @@ written into a copy of the setup's template measurement set and cleaned. A
 dataset whose noise was drawn in the image domain (``dataset.noise_draw:
 image``) has no visibilities behind it: tCLEAN then images the same sky with an
 independent visibility noise draw of the same RMS (stream ``"noise", "tclean"``),
-which the timing record says.
+which the timing record says. With a guard ring (``dataset.guard_pix``) the
+visibilities are those of the whole simulated sky, re-made from the config and
+checked against the stored tile; tCLEAN images the simulation grid and its
+image and model are cut to the tile, as the dirty cubes were.
 Only the tclean call (gridding, deconvolution, restoration, FITS export) is
 timed: that is what an astronomer waits for per cube.
 """
@@ -22,23 +25,30 @@ from pathlib import Path
 
 import numpy as np
 
-from ... import fitsio, provenance, seeds
+from ... import fitsio, provenance, seeds, skymodels
 from ...dataset.torch_dataset import CubeDataset
 from ...imaging import tclean_to_fits
 from ...simulate.coverage import Coverage, write_visibilities
 from ...simulate.ducc_backend import ChannelImager, cube_visibilities
 
 
-def tclean_cube(*, manifest: str, coverage: str, template_ms: str, index: int, dataset: dict, seed: int,
-                method: dict, niter: int, image: str, model: str, timing: str, casa_log: str | None = None,
+def tclean_cube(*, manifest: str, coverage: str, template_ms: str, index: int, dataset: dict, observation: dict,
+                seed: int, method: dict, niter: int, image: str, model: str, timing: str, casa_log: str | None = None,
                 params=None) -> dict:
     """tclean test cube ``index`` of the ``dataset`` into the FITS ``image`` and ``model``, timed (``timing``)."""
     spec = dataset
     ds = CubeDataset(manifest, "test", ("model",))
     if index not in ds.indices:
         raise ValueError(f"cube {index} is not in the test split of {manifest}")
-    sky = ds[ds.indices.index(index)]["model"].numpy().astype(np.float64)
-    grid = ds.grid()
+    stored = ds[ds.indices.index(index)]["model"].numpy()
+    # the stored precision, so that the visibilities are the dataset's whatever the ring
+    sky = skymodels.training_cube(spec, observation, seed, index)[0].astype(np.float32)
+    guard = spec["guard_pix"]
+    if not np.array_equal(skymodels.tile_of(sky, guard), stored):
+        raise ValueError(f"{manifest}: test cube {index} is not the one this config simulates (seed, dataset or "
+                         "observation changed since the dataset was built)")
+    sky = sky.astype(np.float64)
+    grid = skymodels.simulation_grid(spec, observation)
     rms = ds.noise_rms(index)
     imager = ChannelImager(Coverage.load(coverage), epsilon=spec["epsilon"], weighting=spec["weighting"],
                            robust=spec["robust"])
@@ -56,6 +66,8 @@ def tclean_cube(*, manifest: str, coverage: str, template_ms: str, index: int, d
         tclean_to_fits(ms=str(ms), skymodel=str(grid_fits), method=method, niter=niter, casa_log=casa_log,
                        params=params, image=image, model=model)
         seconds = time.perf_counter() - started
+        for path in (image, model):
+            fitsio.crop_border(path, guard)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     record = {"index": index, "tclean_seconds": seconds, "niter": niter, "method": method,
