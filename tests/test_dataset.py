@@ -64,13 +64,17 @@ def test_shard_content_is_physical(built):
         assert json.loads(h5.attrs["units"])["dirty"] == "Jy/beam"
 
 
-def test_shards_are_bit_identical_when_rebuilt(built, tmp_path):
+def test_shards_are_bit_identical_when_rebuilt(built, tmp_path, caplog):
+    """... and say how far they are, one line per cube (until 2026-12-07 that line failed to format)."""
     cfg = built["cfg"]
     again = tmp_path / "shard_0001.h5"
+    caplog.set_level("INFO", logger="workflow_lib.dataset.shards")
     build_shard(dataset=cfg["dataset"], observation=cfg["observation"], seed=cfg["seed"],
                 coverage=str(built["tmp"] / "coverage.h5"), index=1, shard=str(again), checksum=f"{again}.sha256",
                 params={"seed": cfg["seed"]})
     assert sha256(again) == sha256(built["shards"][1])
+    progress = [r.getMessage() for r in caplog.records if "cube" in r.msg]
+    assert len(progress) == 2 and progress[0].startswith("shard 1: cube 4 (1/2)")
 
 
 def test_split_is_deterministic_and_complete():

@@ -89,7 +89,7 @@ def build_shard(*, dataset: dict, observation: dict, seed: int, coverage: str, i
                 checksum: str, casa_log: str | None = None, params=None) -> dict:
     """Simulate the cubes of shard number ``index`` with the configured backend into the HDF5 ``shard`` and
     write its SHA-256 sidecar ``checksum``."""
-    spec, coverage_h5, out_h5 = dataset, coverage, shard
+    spec, coverage_h5, out_h5, number = dataset, coverage, shard, index   # the rule's names, shadowed below
     coverage = Coverage.load(coverage_h5)
     grid, sim_grid = skymodels.cube_grid(spec, observation), skymodels.simulation_grid(spec, observation)
     if not coverage.grid.matches(sim_grid):
@@ -114,25 +114,25 @@ def build_shard(*, dataset: dict, observation: dict, seed: int, coverage: str, i
             dirty_int = dataset("dirty_integrated", (n, grid.ny, grid.nx), (1, grid.ny, grid.nx), **COMPRESSION)
             model_int = dataset("model_integrated", (n, grid.ny, grid.nx), (1, grid.ny, grid.nx), **COMPRESSION)
             rms_ds = dataset("noise_rms", (n,))
-            for j, index in enumerate(indices):
-                sky, sources, every = skymodels.training_cube(spec, observation, seed, index)
+            for j, cube in enumerate(indices):
+                sky, sources, every = skymodels.training_cube(spec, observation, seed, cube)
                 if spec["backend"] == "ducc":
-                    rng = seeds.rng(seed, "noise", "dataset", index)
+                    rng = seeds.rng(seed, "noise", "dataset", cube)
                     dirty, record = simulate_cube(imager, sky, spec["noise"], rng, spec["noise_draw"])
                 else:
-                    dirty, record = casa_dirty_cube(sky, sim_grid, observation, spec["noise"], weighting, seed, index,
+                    dirty, record = casa_dirty_cube(sky, sim_grid, observation, spec["noise"], weighting, seed, cube,
                                                     scratch, casa_log)
                 dirty, sky = skymodels.tile_of(dirty, guard), skymodels.tile_of(sky, guard)
                 rms = record["target_rms_jy_per_beam"]
                 table = skymodels.source_table(sources, grid)
                 table["peak_jy_beam"], table["snr"] = source_snr(imager, every[:len(sources)], sim_grid, rms)
-                table.add_column(np.full(len(table), index, dtype=np.int64), name="cube", index=0)
+                table.add_column(np.full(len(table), cube, dtype=np.int64), name="cube", index=0)
                 rows.append(table)
                 dirty_ds[j], model_ds[j] = dirty, sky
                 dirty_int[j], model_int[j] = dirty.sum(axis=0), sky.sum(axis=0)
                 rms_ds[j] = rms
                 log.info("shard %d: cube %d (%d/%d) %d sources (+%d in the guard ring), rms %.3g Jy/beam, %.2f s/cube",
-                         shard, index, j + 1, n, len(sources), len(every) - len(sources), rms,
+                         number, cube, j + 1, n, len(sources), len(every) - len(sources), rms,
                          (time.perf_counter() - started) / (j + 1))
             h5.create_dataset("index", data=np.asarray(indices, dtype=np.int64), track_times=False)
             psf = skymodels.tile_of(np.stack([imager.psf(c) for c in range(grid.nchan)]), guard)
