@@ -136,11 +136,14 @@ def test_casa_backend_agrees_with_ducc(built, tmp_path):
     assert np.sqrt(np.mean((cubes["ducc"] - cubes["casa"]) ** 2, axis=(1, 2))).max() < 0.01 * peak
 
 
+GUARD = 24    # pixels around the tiny dataset's 32-pixel tiles; ring sources keep 7 pixels from the tile
+
+
 @pytest.fixture(scope="module")
 def guarded(built, tmp_path_factory):
-    """The tiny dataset's shard 0 again with a 16-pixel guard ring, on its own coverage."""
+    """The tiny dataset's shard 0 again with a guard ring of GUARD pixels, on its own coverage."""
     cfg = built["cfg"]
-    spec, obs, seed = {**cfg["dataset"], "guard_pix": 16}, cfg["observation"], cfg["seed"]
+    spec, obs, seed = {**cfg["dataset"], "guard_pix": GUARD}, cfg["observation"], cfg["seed"]
     tmp = tmp_path_factory.mktemp("guarded")
     make_coverage(skymodels.simulation_grid(spec, obs), obs, str(tmp / "coverage.h5"))
     shard = str(tmp / "shard_0000.h5")
@@ -167,17 +170,20 @@ def test_a_guard_ring_keeps_the_tiles_truth_and_adds_only_its_spill_over(built, 
         for j, index in enumerate(ring["index"][...]):
             sky, sources, every = skymodels.training_cube(spec, cfg["observation"], cfg["seed"], int(index))
             grid = skymodels.simulation_grid(spec, cfg["observation"])
-            assert all(not (15.5 <= s.x_pix < 47.5 and 15.5 <= s.y_pix < 47.5) for s in every[len(sources):])
+            margin = spec["edge_margin_arcsec"] / grid.cell_arcsec      # ring sources keep it outside the tile
+            lo, hi = GUARD - 0.5 - margin, GUARD + 32 - 0.5 + margin
+            assert all(not (lo <= s.x_pix < hi and lo <= s.y_pix < hi)
+                       for s in every[len(sources):])
             ring_sky = skymodels.render_cube(every[len(sources):], grid)
             added += len(every) - len(sources)
-            spill = skymodels.tile_of(ring_sky, 16)
+            spill = skymodels.tile_of(ring_sky, GUARD)
             np.testing.assert_allclose(ring["model"][j] - plain["model"][j], spill, atol=1e-6)
-            expected = np.stack([skymodels.tile_of(imager.convolve_psf(ring_sky[c] * imager.coverage.pb[c], c), 16)
+            expected = np.stack([skymodels.tile_of(imager.convolve_psf(ring_sky[c] * imager.coverage.pb[c], c), GUARD)
                                  for c in range(grid.nchan)])
             difference = ring["dirty"][j].astype(np.float64) - plain["dirty"][j]
             scale = max(np.abs(expected).max(), 1e-3)
             np.testing.assert_allclose(difference, expected, atol=2e-3 * scale)
-        assert added >= 4      # Poisson mean 4.5 per cube for three tiles' area of ring
+        assert added >= 16     # Poisson mean 7.9 per cube (1.5 per tile, a ring of 5.25 tiles' area)
 
 
 def test_a_guard_ring_needs_an_absolute_noise_level(tmp_path):
@@ -196,7 +202,8 @@ def test_a_guard_ring_needs_an_absolute_noise_level(tmp_path):
 
 def test_tclean_of_a_guarded_test_cube_reproduces_its_dirty_tile(built, guarded, tmp_path):
     """tCLEAN (niter 0) of the re-made guarded visibilities, cut to the tile, is the shard's dirty tile (to
-    tclean's gridding accuracy: 3e-3 of the peak on this 32-pixel tile without a ring, 6e-4 with it)."""
+    tclean's gridding accuracy: at most 2.9e-3 of the peak on this 32-pixel tile without a ring, 1.4e-3 with
+    it; the ring's sidelobes alone are far larger)."""
     from workflow_lib import fitsio
     from workflow_lib.deepfocus.evaluation.tclean import tclean_cube
     from workflow_lib.simulate.coverage import dataset_template_ms
@@ -218,6 +225,7 @@ def test_tclean_of_a_guarded_test_cube_reproduces_its_dirty_tile(built, guarded,
     assert fitsio.Grid.from_header(header).matches(grid)
     with h5py.File(guarded["shard"], "r") as h5:
         dirty = h5["dirty"][list(h5["index"][...]).index(index)]
-    np.testing.assert_allclose(image, dirty, atol=1e-3 * np.abs(dirty).max())
+    np.testing.assert_allclose(image, dirty, atol=3e-3 * np.abs(dirty).max())
+    assert np.sqrt(np.mean((image - dirty) ** 2)) < 3e-4 * np.abs(dirty).max()
     with pytest.raises(ValueError, match=f"test cube {index} is not the one this config simulates"):
         tclean_cube(dataset=spec, seed=cfg["seed"] + 1, **kw)

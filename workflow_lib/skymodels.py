@@ -188,7 +188,8 @@ def tile_of(array: np.ndarray, guard: int) -> np.ndarray:
 
 def guard_sources(spec: dict, grid: fitsio.Grid, guard: int, placed: list, rng: np.random.Generator) -> list[LineSource]:
     """Sources of the guard ring of simulation ``grid``: a Poisson number at the mean density of
-    ``n_sources`` per tile, centres outside the tile but at least ``edge_margin_arcsec`` inside the grid and
+    ``n_sources`` per tile, centres at least ``edge_margin_arcsec`` outside the tile (as the tile's own keep
+    it inside, so that no source is cut in two by the tile's edge) and inside the grid, and
     ``min_separation_arcsec`` from every source (``placed``: the tile's, in ``grid`` pixels); a position not
     found in 100 tries is given up (a crowded ring holds fewer)."""
     tile = grid.nx - 2 * guard
@@ -197,7 +198,7 @@ def guard_sources(spec: dict, grid: fitsio.Grid, guard: int, placed: list, rng: 
     fluxes = sorted((_loguniform(rng, *spec["line_flux_mjy"]) * 1e-3 for _ in range(n)), reverse=True)
     margin = spec["edge_margin_arcsec"] / grid.cell_arcsec
     min_sep = spec["min_separation_arcsec"] / grid.cell_arcsec
-    lo, hi = guard - 0.5, guard + tile - 0.5     # the tile's footprint in grid pixels
+    lo, hi = guard - 0.5 - margin, guard + tile - 0.5 + margin    # the tile's footprint and its margin
     positions, kept = [(s.x_pix, s.y_pix) for s in placed], []
     for flux in fluxes:
         for _ in range(100):
