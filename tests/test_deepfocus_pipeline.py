@@ -18,7 +18,7 @@ NCHAN, NPIX = 16, 32
 GRID = fitsio.Grid(nx=NPIX, ny=NPIX, cell_arcsec=0.1, ra_deg=239.1746, dec_deg=-35.0, freq0_hz=229.9e9,
                    dfreq_hz=1e7, nchan=NCHAN)
 META = {"beam": {"fwhm_major": 6.0, "fwhm_minor": 5.0, "pa_deg": 80.0}, "cell_arcsec": 0.1, "dfreq_hz": 1e7,
-        "shape": [NCHAN, NPIX, NPIX]}
+        "centre_freq_hz": float(GRID.freqs_hz.mean()), "shape": [NCHAN, NPIX, NPIX]}
 SETTINGS = {"threshold": 0.15, "focus_size": 16, "batch_cubes": 2, "bright_snr": 6.0, "min_snr": 1.0,
             "mask_dilation": 1.5, "leak_margin": 1, "rule": "study", "ranking": "score",
             "ranking_threshold": -np.inf, "reliability": None,
@@ -67,9 +67,13 @@ def test_empty_and_nan_cubes_give_catalogues_not_crashes(pipeline, caplog):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"cell_arcsec": 0.2}, "pixels of 0.2 arcsec, but the models were trained on 0.1 arcsec pixels"),
-    ({"dfreq_hz": 2e7}, "channels of 20 MHz, but the models were trained on 10 MHz channels"),
-    ({"nx": 24, "ny": 24}, "24 x 24 pixels, smaller than the 32 x 32 images"),
+    ({"cell_arcsec": 0.2}, r"pixels of 0.2 arcsec, but the models were trained on 0.1 arcsec pixels; regrid the "
+                           r"cube, or train models for it \(dataset.cell_arcsec: 0.2\)"),
+    ({"dfreq_hz": 2e7}, r"channels of 20 MHz, but the models were trained on 10 MHz channels; train models for it "
+                        r"\(dataset.channel_width_mhz: 20\)"),
+    ({"freq0_hz": 339.9e9}, r"centred at 339.975 GHz, but the models were trained at 229.975 GHz: its beam is 0.676 "
+                            r"times theirs in pixels; train models for it \(dataset.centre_freq_ghz: 339.975\)"),
+    ({"nx": 24, "ny": 24}, r"24 x 24 pixels, smaller than the 32 x 32 images .*\(dataset.npix: 24\)"),
 ])
 def test_cubes_that_do_not_fit_the_models_are_refused(pipeline, tmp_path, change, message):
     grid = fitsio.Grid(**{**GRID.__dict__, **change})
@@ -78,6 +82,16 @@ def test_cubes_that_do_not_fit_the_models_are_refused(pipeline, tmp_path, change
     with pytest.raises(ValueError, match=message) as err:
         pipeline.run_fits(path)
     assert str(path) in str(err.value)
+
+
+def test_a_cube_near_the_training_frequency_passes_and_old_models_say_they_cannot_check(pipeline, caplog):
+    near = fitsio.Grid(**{**GRID.__dict__, "freq0_hz": GRID.freq0_hz * 1.005})      # 0.5%: within tolerance
+    pipeline.check_grid(near)
+    old = DeepFocus(pipeline.finder, pipeline.gru, pipeline.nets,
+                    {k: v for k, v in META.items() if k != "centre_freq_hz"}, SETTINGS, "cpu")
+    with caplog.at_level(logging.WARNING):
+        old.check_grid(fitsio.Grid(**{**GRID.__dict__, "freq0_hz": 339.9e9}), "old.fits")
+    assert "old.fits: these models do not record their training frequency" in caplog.text
 
 
 def test_larger_images_are_tiled_and_odd_sizes_padded(pipeline):

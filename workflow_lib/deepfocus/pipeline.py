@@ -37,6 +37,9 @@ from .settings import CUBE_PRODUCTS
 from .train import choose_device, load_model
 
 log = logging.getLogger(__name__)
+# a cube's centre frequency may differ from the training set's by this fraction: its beam is then that much
+# wider or narrower in pixels, within the spread of sizes the networks see among the training sources
+FREQUENCY_TOLERANCE = 0.01
 
 BOX_COLUMNS = [f"box_{a}" for a in ("x0", "y0", "z0", "x1", "y1", "z1")]  # 3-D box (pixels, channels)
 CATALOGUE_COLUMNS = (
@@ -180,18 +183,31 @@ class DeepFocus:
     # ------------------------------------------------------------------ input checks
 
     def check_grid(self, grid: fitsio.Grid, where: str = "cube") -> None:
-        """Pixel scale and channel width must be those of the training set; the image at least its size."""
+        """Pixel scale, channel width and (within ``FREQUENCY_TOLERANCE``) centre frequency must be the
+        training set's, the image at least its size; a refusal names the dataset keys that would train
+        models for the cube."""
         cell, dfreq = self.meta["cell_arcsec"], self.meta["dfreq_hz"]
         if not np.isclose(grid.cell_arcsec, cell, rtol=1e-6):
             raise ValueError(f"{where}: pixels of {grid.cell_arcsec:.6g} arcsec, but the models were trained on "
-                             f"{cell:.6g} arcsec pixels; regrid the cube first")
+                             f"{cell:.6g} arcsec pixels; regrid the cube, or train models for it "
+                             f"(dataset.cell_arcsec: {grid.cell_arcsec:.6g})")
         if not np.isclose(abs(grid.dfreq_hz), abs(dfreq), rtol=1e-6):
             raise ValueError(f"{where}: channels of {grid.dfreq_hz / 1e6:.6g} MHz, but the models were trained on "
-                             f"{dfreq / 1e6:.6g} MHz channels")
+                             f"{dfreq / 1e6:.6g} MHz channels; train models for it "
+                             f"(dataset.channel_width_mhz: {abs(grid.dfreq_hz) / 1e6:.6g})")
+        centre, trained = float(grid.freqs_hz.mean()), self.meta.get("centre_freq_hz")
+        if trained is None:
+            log.warning("%s: these models do not record their training frequency (trained before 2026-12-08); "
+                        "the cube's %.6g GHz is not checked", where, centre / 1e9)
+        elif abs(centre / trained - 1) > FREQUENCY_TOLERANCE:
+            raise ValueError(f"{where}: centred at {centre / 1e9:.6g} GHz, but the models were trained at "
+                             f"{trained / 1e9:.6g} GHz: its beam is {trained / centre:.3g} times theirs in pixels; "
+                             f"train models for it (dataset.centre_freq_ghz: {centre / 1e9:.6g})")
         _, ny, nx = self.meta["shape"]
         if grid.nx < nx or grid.ny < ny:
             raise ValueError(f"{where}: {grid.nx} x {grid.ny} pixels, smaller than the {nx} x {ny} images the "
-                             "Blobs Finder was trained on")
+                             f"Blobs Finder was trained on; train models for it (dataset.npix: "
+                             f"{min(grid.nx, grid.ny)})")
 
     @staticmethod
     def sanitise(cubes: np.ndarray, where: str = "cube") -> np.ndarray:

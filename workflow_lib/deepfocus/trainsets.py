@@ -42,12 +42,13 @@ MIN_TRUE_SNR = 5.0
 
 
 def dataset_meta(manifest: str) -> dict:
-    """What inference must know about the training set: beam (pixels), pixel scale, channel width."""
+    """What inference must know about the training set: beam (pixels), pixel scale, channel width and centre
+    frequency (the beam in pixels scales with it)."""
     ds = CubeDataset(manifest, "train")
     grid = ds.grid()
     beam = geometry.Beam.fit(ds.shared("psf").mean(axis=0))
     return {"beam": asdict(beam), "cell_arcsec": grid.cell_arcsec, "dfreq_hz": grid.dfreq_hz,
-            "shape": [grid.nchan, grid.ny, grid.nx]}
+            "centre_freq_hz": float(grid.freqs_hz.mean()), "shape": [grid.nchan, grid.ny, grid.nx]}
 
 
 def batches(ds: CubeDataset, size: int):
