@@ -7,6 +7,7 @@ Used to find which property of the CASA independent set's wide fields costs the 
 then, with the models of the run of a config (the demo's by default),
     python benchmarks/deepfocus_fields.py --manifest results/fields_wide/dataset/manifest.json
     python benchmarks/deepfocus_fields.py --config benchmarks/deepfocus_guard.yaml --manifest ...
+    python benchmarks/deepfocus_fields.py --manifest ... --psf            # tiles without outside sidelobes
 """
 
 from __future__ import annotations
@@ -24,23 +25,29 @@ from workflow_lib.deepfocus.pipeline import DeepFocus, settings_of
 from workflow_lib.deepfocus.trainsets import batches, dataset_meta
 
 
-def stage_losses(config_file: str, manifest: str, splits=("train", "validation", "test")):
+def stage_losses(config_file: str, manifest: str, splits=("train", "validation", "test"), psf: bool = False,
+                 clean_sigma: float | None = None):
     """The stage-loss table of the models trained by the workflow run of ``config_file`` on the cubes of
-    ``manifest``'s ``splits``."""
+    ``manifest``'s ``splits``; with ``psf`` the pipeline gets the dataset's PSF, so that each Blobs Finder tile
+    of a field larger than the training tile loses its outside sources' sidelobes (CLEAN down to
+    ``clean_sigma``, default the config's)."""
     full = workflow_config.load(config_file)
     config = full["deepfocus"]
     models = Path("results") / full["name"] / "deepfocus" / "models"
     point = operating_point.load(settings.operating_point_file(models))
     pipeline = DeepFocus.load(settings.model_files(models), settings_of(config, point))
+    if clean_sigma is not None:
+        pipeline.settings["outside_clean_sigma"] = clean_sigma
     meta = dataset_meta(manifest)
     beam = geometry.Beam(**meta["beam"])
     passed, any_path, snr = [], [], []
     for split in splits:
         ds = CubeDataset(manifest, split, ("dirty",))
         truth, grid = ds.sources(), ds.grid()
+        psf_cube = ds.shared("psf") if psf else None
         for indices, arrays in batches(ds, config["batch_cubes"]):
             cubes = pipeline.sanitise(arrays["dirty"], manifest)
-            found = pipeline.stages(cubes)
+            found = pipeline.stages(cubes, psf_cube)
             results = pipeline.characterise(cubes, found.detections, grid, beam)
             for k, (index, result) in enumerate(zip(indices, results)):
                 t = truth[truth["cube"] == index]
@@ -60,8 +67,10 @@ def main():
     parser.add_argument("--splits", nargs="+", default=["train", "validation", "test"],
                         help="the manifest's splits to score (only test for a dataset that shares cubes with the "
                              "training set, as a guarded copy of it does)")
+    parser.add_argument("--psf", action="store_true", help="give the pipeline the dataset's PSF (see stage_losses)")
+    parser.add_argument("--clean-sigma", type=float, help="with --psf: CLEAN down to this many robust RMS")
     args = parser.parse_args()
-    table = stage_losses(args.config, args.manifest, args.splits)
+    table = stage_losses(args.config, args.manifest, args.splits, args.psf, args.clean_sigma)
     table.round(3)
     table.pprint_all()
 

@@ -27,8 +27,8 @@ GRID = fitsio.Grid(nx=NPIX, ny=NPIX, cell_arcsec=0.1, ra_deg=239.1746, dec_deg=-
                    dfreq_hz=1e7, nchan=NCHAN)
 META = {"beam": {"fwhm_major": 5.0, "fwhm_minor": 4.0, "pa_deg": 80.0}, "cell_arcsec": 0.1, "dfreq_hz": 1e7,
         "shape": [NCHAN, NPIX, NPIX]}
-SETTINGS = {"threshold": 0.15, "focus_size": 16, "batch_cubes": 2, "bright_snr": 6.0, "min_snr": 1.0,
-            "mask_dilation": 1.5, "leak_margin": 1, "rule": "study", "ranking": "score",
+SETTINGS = {"threshold": 0.15, "outside_clean_sigma": 5.0, "focus_size": 16, "batch_cubes": 2, "bright_snr": 6.0,
+            "min_snr": 1.0, "mask_dilation": 1.5, "leak_margin": 1, "rule": "study", "ranking": "score",
             "ranking_threshold": -np.inf, "reliability": None,
             "lines": {"height": 0.1, "prominence": 0.05, "distance": 4, "half_width": 4}}
 # (cube, x, y, line centre, line FWHM in channels, peak Jy/beam); cube 0 has one source, 1-3 two each

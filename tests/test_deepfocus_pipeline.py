@@ -19,8 +19,8 @@ GRID = fitsio.Grid(nx=NPIX, ny=NPIX, cell_arcsec=0.1, ra_deg=239.1746, dec_deg=-
                    dfreq_hz=1e7, nchan=NCHAN)
 META = {"beam": {"fwhm_major": 6.0, "fwhm_minor": 5.0, "pa_deg": 80.0}, "cell_arcsec": 0.1, "dfreq_hz": 1e7,
         "centre_freq_hz": float(GRID.freqs_hz.mean()), "shape": [NCHAN, NPIX, NPIX]}
-SETTINGS = {"threshold": 0.15, "focus_size": 16, "batch_cubes": 2, "bright_snr": 6.0, "min_snr": 1.0,
-            "mask_dilation": 1.5, "leak_margin": 1, "rule": "study", "ranking": "score",
+SETTINGS = {"threshold": 0.15, "outside_clean_sigma": 5.0, "focus_size": 16, "batch_cubes": 2, "bright_snr": 6.0,
+            "min_snr": 1.0, "mask_dilation": 1.5, "leak_margin": 1, "rule": "study", "ranking": "score",
             "ranking_threshold": -np.inf, "reliability": None,
             "lines": {"height": 0.1, "prominence": 0.05, "distance": 4, "half_width": 4}}
 
@@ -191,11 +191,18 @@ def test_the_catalogue_uses_the_cubes_own_beam(pipeline, tmp_path, monkeypatch):
     assert observed["box_x1"][0] - observed["box_x0"][0] > trained["box_x1"][0] - trained["box_x0"][0]
     assert observed["line_aperture_flux_jy_mhz"][0] != pytest.approx(trained["line_aperture_flux_jy_mhz"][0])
     seen = []
-    monkeypatch.setattr(pipeline, "run", lambda cubes, grid, where, beam: seen.append(beam) or [None])
+    monkeypatch.setattr(pipeline, "run", lambda cubes, grid, where, beam, psf: seen.append((beam, psf)) or [None])
     fitsio.write_cube(tmp_path / "cube.fits", cube, GRID.header("Jy/beam"), beam=(1.2, 1.0, 80.0))
     pipeline.run_fits(tmp_path / "cube.fits")
-    beam = seen[0]
-    assert (beam.fwhm_major, beam.fwhm_minor, beam.pa_deg) == pytest.approx((12.0, 10.0, 80.0))
+    beam, psf = seen[0]
+    assert (beam.fwhm_major, beam.fwhm_minor, beam.pa_deg) == pytest.approx((12.0, 10.0, 80.0)) and psf is None
+    # a PSF FITS beside the cube reaches the pipeline; one of other channels is refused
+    fitsio.write_cube(tmp_path / "psf.fits", np.ones_like(cube), GRID.header("1"))
+    pipeline.run_fits(tmp_path / "cube.fits", tmp_path / "psf.fits")
+    assert seen[1][1].shape == cube.shape
+    fitsio.write_cube(tmp_path / "short.fits", np.ones_like(cube[:3]), GRID.header("1"))
+    with pytest.raises(ValueError, match="short.fits: 3 PSF channels for the 16 of"):
+        pipeline.run_fits(tmp_path / "cube.fits", tmp_path / "short.fits")
 
 
 def test_the_catalogue_is_cut_on_the_reliability_of_its_rows(pipeline):

@@ -53,7 +53,8 @@ def cmd_deepfocus(args) -> None:
     cfg = _config(args.config)
     found = run_cube(args.cube, settings.model_files(args.models), settings.operating_point_file(args.models),
                      settings.cube_products(args.out),
-                     cfg["deepfocus"], params={"cube": str(Path(args.cube).resolve()), "deepfocus": cfg["deepfocus"]})
+                     cfg["deepfocus"], params={"cube": str(Path(args.cube).resolve()), "deepfocus": cfg["deepfocus"]},
+                     psf=args.psf)
     print(f"{found} source(s); products in {args.out}: {', '.join(settings.CUBE_PRODUCTS.values())}")
 
 
@@ -186,6 +187,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--models", required=True, help="directory of trained models (<model>/model.pt) and their "
                    "operating point (operating_point.json, chosen on the validation split), as the workflow "
                    "leaves them in results/<name>/deepfocus/models")
+    s.add_argument("--psf", help="the cube's PSF (FITS, as tclean writes it): a field larger than the training "
+                   "tile is then read without the sidelobes that sources outside each tile cast into it")
 
     s = command("resolve", cmd_resolve, "directory for the posterior products",
                 "threads (default 1; the products are the same on any number)", "example run description (YAML); only ms is needed, the grid, sky offset and noise prior\n"

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
-from . import geometry
+from . import geometry, sidelobes
 from .preprocess import two_channel
 
 IN_CHANNELS = 2  # min-max and noise-stretched integrated image (see preprocess)
@@ -144,21 +144,26 @@ def pad(images: np.ndarray, size: int) -> np.ndarray:
     return np.pad(images, ((0, 0), (0, max(size - ny, 0)), (0, max(size - nx, 0))))
 
 
-def probability(model: BlobsFinder, images: np.ndarray, device, batch_size: int = 64) -> np.ndarray:
+def probability(model: BlobsFinder, images: np.ndarray, device, batch_size: int = 64, psf: np.ndarray | None = None,
+                clean_sigma: float = 5.0) -> np.ndarray:
     """Probability maps (N, ny, nx) of integrated images.
 
     Images are zero-padded to the network's size as in training; larger ones
     (same pixel scale) are tiled with half-tile overlap, each tile normalised
     on its own as in training, and the maximum probability kept where tiles
-    overlap.
+    overlap. With the integrated images' ``psf`` (peak 1) each tile of a larger
+    image first loses the sidelobes of the sources outside it
+    (:mod:`.sidelobes`, CLEAN down to ``clean_sigma``).
     """
     images = np.asarray(images, dtype=float)
     size = model.size
     n, ny, nx = images.shape
     images = pad(images, size)
-    starts_y = _tile_starts(images.shape[1], size)
-    starts_x = _tile_starts(images.shape[2], size)
-    tiles = np.stack([images[:, y:y + size, x:x + size] for y in starts_y for x in starts_x], axis=1)
+    corners = [(y, x) for y in _tile_starts(images.shape[1], size) for x in _tile_starts(images.shape[2], size)]
+    if psf is not None and len(corners) > 1:
+        tiles = np.stack([sidelobes.tiles_without_outside(im, psf, clean_sigma, size, corners) for im in images])
+    else:
+        tiles = np.stack([images[:, y:y + size, x:x + size] for y, x in corners], axis=1)
     flat = tiles.reshape(-1, size, size)
     out = np.empty(flat.shape, dtype=np.float32)
     with torch.no_grad():
@@ -167,7 +172,7 @@ def probability(model: BlobsFinder, images: np.ndarray, device, batch_size: int 
             out[start:start + batch_size] = torch.sigmoid(model(x))[:, 0].cpu().numpy()
     out = out.reshape(tiles.shape)
     prob = np.zeros(images.shape, dtype=np.float32)
-    for t, (y, x) in enumerate((y, x) for y in starts_y for x in starts_x):
+    for t, (y, x) in enumerate(corners):
         prob[:, y:y + size, x:x + size] = np.maximum(prob[:, y:y + size, x:x + size], out[:, t])
     return prob[:, :ny, :nx]
 

@@ -31,7 +31,7 @@ from scipy import ndimage
 
 from .. import fitsio, provenance, skymodels
 from ..units import GAUSSIAN_AREA_PER_FWHM
-from . import blobsfinder, deepgru, focusing, geometry, reliability, resnets
+from . import blobsfinder, deepgru, focusing, geometry, reliability, resnets, sidelobes
 from .preprocess import crop, measured_snr, robust_rms
 from .settings import CUBE_PRODUCTS
 from .train import choose_device, load_model
@@ -96,7 +96,8 @@ def settings_of(config: dict, point: dict | None = None) -> dict:
     point = point or {"rule": "study", "ranking": "score", "threshold": -np.inf}
     if point["ranking"] == "reliability" and not point.get("reliability"):
         raise ValueError("an operating point that ranks by reliability needs its reliability model")
-    return {"threshold": config["blobsfinder"]["threshold"], "focus_size": config["focus_size"],
+    return {"threshold": config["blobsfinder"]["threshold"],
+            "outside_clean_sigma": config["blobsfinder"]["outside_clean_sigma"], "focus_size": config["focus_size"],
             "batch_cubes": config["batch_cubes"], **config["focusing"],
             "lines": {k: config["deepgru"][k] for k in ("height", "prominence", "distance", "half_width")},
             "rule": point["rule"], "ranking": point["ranking"], "ranking_threshold": float(point["threshold"]),
@@ -222,12 +223,14 @@ class DeepFocus:
 
     # ------------------------------------------------------------------ stages
 
-    def detect(self, cubes: np.ndarray) -> list[list[dict]]:
+    def detect(self, cubes: np.ndarray, psf: np.ndarray | None = None) -> list[list[dict]]:
         """Stages 1-4 for a batch of cubes: per cube, the sources that pass focusing and the FP rules."""
-        return self.stages(cubes).detections
+        return self.stages(cubes, psf).detections
 
-    def stages(self, cubes: np.ndarray) -> Stages:
-        """Stages 1-4 for a batch of cubes with what each stage computed (see :class:`Stages`)."""
+    def stages(self, cubes: np.ndarray, psf: np.ndarray | None = None) -> Stages:
+        """Stages 1-4 for a batch of cubes with what each stage computed (see :class:`Stages`); with the
+        cubes' PSF cube (nchan, ny, nx), each Blobs Finder tile of a field larger than the training tile
+        loses the sidelobes of the sources outside it (:mod:`.sidelobes`)."""
         s = self.settings
         n, nchan, ny, nx = cubes.shape
         flat = np.array([np.ptp(c) == 0 for c in cubes], dtype=bool)
@@ -237,7 +240,9 @@ class DeepFocus:
         live = np.flatnonzero(~flat)
         if live.size == 0:
             return out
-        out.probability[live] = blobsfinder.probability(self.finder, integrated[live], self.device)
+        out.probability[live] = blobsfinder.probability(
+            self.finder, integrated[live], self.device, psf=None if psf is None else sidelobes.integrated_psf(psf),
+            clean_sigma=s["outside_clean_sigma"])
         out.blobs = [(i, b) for i in live for b in blobsfinder.find_blobs(out.probability[i], s["threshold"])]
         if not out.blobs:
             return out
@@ -274,10 +279,11 @@ class DeepFocus:
             results.append(Result(catalogue, self.model_cube(catalogue, grid), crops["continuum"]))
         return results
 
-    def run(self, cubes: np.ndarray, grid: fitsio.Grid, where: str = "cube", beam: geometry.Beam | None = None
-            ) -> list[Result]:
+    def run(self, cubes: np.ndarray, grid: fitsio.Grid, where: str = "cube", beam: geometry.Beam | None = None,
+            psf: np.ndarray | None = None) -> list[Result]:
         """The whole pipeline on dirty cubes (n, nchan, ny, nx) of ``grid`` and ``beam`` (pixels; default: the
-        training set's), in batches (``where`` names them in errors)."""
+        training set's), in batches (``where`` names them in errors); ``psf``: their PSF cube (see
+        :meth:`stages`)."""
         self.check_grid(grid, where)
         cubes = self.sanitise(cubes, where)
         if cubes.shape[1:] != (grid.nchan, grid.ny, grid.nx):
@@ -286,18 +292,25 @@ class DeepFocus:
         out = []
         for start in range(0, len(cubes), self.settings["batch_cubes"]):
             batch = cubes[start:start + self.settings["batch_cubes"]]
-            out += self.characterise(batch, self.detect(batch), grid, beam)
+            out += self.characterise(batch, self.detect(batch, psf), grid, beam)
         return out
 
-    def run_fits(self, path: str | Path) -> tuple[Result, fitsio.Grid]:
+    def run_fits(self, path: str | Path, psf: str | Path | None = None) -> tuple[Result, fitsio.Grid]:
         """The pipeline on one FITS dirty cube, and the cube's grid (checked against the training set's); the
-        catalogue's boxes and aperture fluxes use the cube's restoring beam where its header gives one."""
+        catalogue's boxes and aperture fluxes use the cube's restoring beam where its header gives one. With
+        its ``psf`` FITS (as tclean writes it: the same channels, peak at the centre pixel) a field larger
+        than the training tile is read without its neighbours' sidelobes (see :meth:`stages`)."""
         data, header = fitsio.read_cube(path)
         grid = fitsio.Grid.from_header(header, str(path))
         beam = fitsio.read_beam(path)
         if beam is not None:
             beam = geometry.Beam.from_arcsec(beam, grid.cell_arcsec)
-        return self.run(data[None], grid, str(path), beam)[0], grid
+        psf_cube = None
+        if psf is not None:
+            psf_cube, _ = fitsio.read_cube(psf)
+            if psf_cube.shape[0] != data.shape[0]:
+                raise ValueError(f"{psf}: {psf_cube.shape[0]} PSF channels for the {data.shape[0]} of {path}")
+        return self.run(data[None], grid, str(path), beam, psf_cube)[0], grid
 
     # ------------------------------------------------------------------ products
 

@@ -171,11 +171,11 @@ def infer_fits(*, cubes: list[str], names: list[str], point: str, products: list
 
 
 def run_cube(cube: str, models: dict[str, str], point: str, products: dict[str, str], deepfocus: dict,
-             params=None) -> int:
-    """The trained pipeline at its operating ``point`` on one FITS dirty cube of any size (see
-    :meth:`DeepFocus.run_fits`); returns the number of sources found."""
+             params=None, psf: str | None = None) -> int:
+    """The trained pipeline at its operating ``point`` on one FITS dirty cube of any size, with its ``psf``
+    cube if given (see :meth:`DeepFocus.run_fits`); returns the number of sources found."""
     pipeline = _pipeline(models, deepfocus, point)
-    result, grid = pipeline.run_fits(cube)
+    result, grid = pipeline.run_fits(cube, psf)
     write_products(result, grid, products, params)
     log.info("%s: %d sources", cube, len(result.catalogue))
     return len(result.catalogue)
