@@ -33,6 +33,7 @@ rule independent_cube:
 rule deepfocus_independent:
     input:
         cubes=[ind_files(c)["dirty"] for c in IND_CUBES],
+        psfs=[ind_files(c)["psf"] for c in IND_CUBES],
         point=DF_OPERATING_POINT,
         **df_models(),
     output:
@@ -134,6 +135,7 @@ rule deepfocus_independent_evaluate:
         test_pybdsf=DF_PYBDSF["dirty"],
         test_smooth_clip=SMOOTH_CLIP["test"],
         cubes=[ind_files(c)["dirty"] for c in IND_CUBES],
+        psfs=[ind_files(c)["psf"] for c in IND_CUBES],
         truths=[ind_files(c)["truth"] for c in IND_CUBES],
         catalogue=IND_DF["catalogue"],
         pybdsf=IND_PYBDSF,

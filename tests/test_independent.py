@@ -14,8 +14,8 @@ from workflow_lib.deepfocus.preprocess import robust_rms
 def _build(config, kind, out, cube=None):
     ind = config["independent"]
     cube = cube or f"{kind}_00"
-    files = {name: str(out / f"{name}.{ext}") for name, ext in (("dirty", "fits"), ("truth", "ecsv"),
-                                                                 ("record", "json"))}
+    files = {name: str(out / f"{name}.{ext}") for name, ext in (("dirty", "fits"), ("psf", "fits"),
+                                                                 ("truth", "ecsv"), ("record", "json"))}
     entry = build_cube(dataset=config["dataset"], observation=ind["observation"], pwv_mm=ind["pwv_mm"],
                        field=ind["fields"][kind], seed=config["seed"], cube=cube, **files)
     return files, entry
@@ -38,6 +38,8 @@ def test_casa_noise_and_truth_snr(wide):
     record = json.loads(open(files["record"]).read())
     assert dirty.shape == (cfg["dataset"]["nchan"], 64, 64) and header["BUNIT"] == "Jy/beam"
     assert fitsio.read_beam(files["dirty"]) == pytest.approx(record["beam_arcsec"])
+    psf, _ = fitsio.read_cube(files["psf"])          # tclean's dirty beam, for the Blobs Finder's tiles
+    assert psf.shape == dirty.shape and psf[:, 32, 32] == pytest.approx(1.0, abs=1e-5) and psf.max() <= 1 + 1e-5
     assert record["thermal_noise"]["mode"] == "tsys-atm" and len(truth) == 3 == record["sources"]
     rms = record["noise_rms_jy_per_beam"]
     # CASA's own noise: its level is what the dirty cube shows away from the sources

@@ -41,10 +41,11 @@ log = logging.getLogger(__name__)
 
 
 def build_cube(*, dataset: dict, observation: dict, pwv_mm: float, field: dict, seed: int, cube: str, dirty: str,
-               truth: str, record: str, casa_log: str | None = None, params=None) -> dict:
+               psf: str, truth: str, record: str, casa_log: str | None = None, params=None) -> dict:
     """Simulate independent cube ``cube`` (``<kind>_<k>``, of ``field``: npix, n_sources) observed with
-    ``observation`` at ``pwv_mm``: its ``dirty`` cube (FITS, Jy/beam), ``truth`` catalogue (ECSV, with
-    ``peak_jy_beam`` and ``snr``) and ``record`` (JSON: noise, beam, observation, timings)."""
+    ``observation`` at ``pwv_mm``: its ``dirty`` cube (FITS, Jy/beam) and tclean's ``psf`` of it, ``truth``
+    catalogue (ECSV, with ``peak_jy_beam`` and ``snr``) and ``record`` (JSON: noise, beam, observation,
+    timings)."""
     kind, k = cube.rsplit("_", 1)
     spec = independent_spec(dataset, field)
     check_epoch(observation["ref_date"])
@@ -66,7 +67,8 @@ def build_cube(*, dataset: dict, observation: dict, pwv_mm: float, field: dict, 
         simulated = time.perf_counter()
         images = {"noisy": scratch / "dirty.fits", "noise_free": scratch / "noise_free.fits"}
         tclean_to_fits(ms=str(noisy_ms), skymodel=str(sky_fits), selection={"datacolumn": "data"},
-                       casa_log=casa_log, params=params, image=str(images["noisy"]), pb=str(scratch / "pb.fits"))
+                       casa_log=casa_log, params=params, image=str(images["noisy"]), pb=str(scratch / "pb.fits"),
+                       psf=str(scratch / "psf.fits"))
         tclean_to_fits(ms=str(free_ms), skymodel=str(sky_fits), selection={"datacolumn": "data"},
                        casa_log=casa_log, image=str(images["noise_free"]))
         imaged = time.perf_counter()
@@ -93,6 +95,7 @@ def build_cube(*, dataset: dict, observation: dict, pwv_mm: float, field: dict, 
                  "observation": observation, "simobserve_s": simulated - started, "tclean_s": imaged - simulated,
                  **provenance.record(params)}
         shutil.move(str(tmp_truth), truth)
+        shutil.move(str(scratch / "psf.fits"), psf)
         shutil.move(str(images["noisy"]), dirty)
         Path(record).write_text(json.dumps(entry, indent=1, default=str) + "\n")
     finally:

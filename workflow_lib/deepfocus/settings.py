@@ -27,7 +27,7 @@ TABLES = ("detection", "stage_losses", "vs_pybdsf", "characterisation", "vs_tcle
 FIGURES = ("completeness", "purity_completeness", "residuals", "examples")
 # the independent test set (workflow_lib/dataset/independent.py): what each cube's simulation leaves, and the
 # tables and figure of its evaluation beside the ducc test split (deepfocus_independent_<name>)
-INDEPENDENT_FILES = {"dirty": "dirty.fits", "truth": "truth.ecsv", "record": "record.json"}
+INDEPENDENT_FILES = {"dirty": "dirty.fits", "psf": "psf.fits", "truth": "truth.ecsv", "record": "record.json"}
 INDEPENDENT_TABLES = ("detection", "fields", "characterisation", "stage_losses")
 INDEPENDENT_FIGURES = ("completeness",)
 

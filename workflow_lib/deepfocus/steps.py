@@ -144,21 +144,21 @@ def infer(*, manifest: str, point: str, products: list[str], catalogue: str, tim
     return record
 
 
-def infer_fits(*, cubes: list[str], names: list[str], point: str, products: list[str], catalogue: str, timing: str,
-               deepfocus: dict, params=None, **models: str) -> dict:
-    """The pipeline at its operating ``point`` on FITS dirty ``cubes`` of any size (the independent test set,
-    see :meth:`DeepFocus.run_fits`): per-cube products (:data:`.settings.CUBE_PRODUCTS` for each cube in turn),
-    one ``catalogue`` whose ``cube`` column holds the cubes' ``names``, and ``timing`` (JSON: seconds per cube,
-    reading and writing included)."""
+def infer_fits(*, cubes: list[str], psfs: list[str], names: list[str], point: str, products: list[str], catalogue: str,
+               timing: str, deepfocus: dict, params=None, **models: str) -> dict:
+    """The pipeline at its operating ``point`` on FITS dirty ``cubes`` of any size with their ``psfs`` (the
+    independent test set, see :meth:`DeepFocus.run_fits`): per-cube products (:data:`.settings.CUBE_PRODUCTS`
+    for each cube in turn), one ``catalogue`` whose ``cube`` column holds the cubes' ``names``, and ``timing``
+    (JSON: seconds per cube, reading and writing included)."""
     per_cube = len(CUBE_PRODUCTS)
-    if len(products) != per_cube * len(cubes) or len(names) != len(cubes):
-        raise ValueError(f"{len(products)} product files and {len(names)} names for {len(cubes)} cubes "
-                         f"({per_cube} files each: {list(CUBE_PRODUCTS)})")
+    if len(products) != per_cube * len(cubes) or len(names) != len(cubes) or len(psfs) != len(cubes):
+        raise ValueError(f"{len(products)} product files, {len(psfs)} PSFs and {len(names)} names for "
+                         f"{len(cubes)} cubes ({per_cube} files each: {list(CUBE_PRODUCTS)})")
     pipeline = _pipeline(models, deepfocus, point)
     started = time.perf_counter()
     catalogues = []
-    for k, (cube, name) in enumerate(zip(cubes, names)):
-        result, grid = pipeline.run_fits(cube)
+    for k, (cube, psf, name) in enumerate(zip(cubes, psfs, names)):
+        result, grid = pipeline.run_fits(cube, psf)
         write_products(result, grid, dict(zip(CUBE_PRODUCTS, products[per_cube * k: per_cube * (k + 1)])), params)
         catalogues.append(_tagged(result, name))
         log.info("%s: %d sources (%d/%d)", name, len(result.catalogue), k + 1, len(cubes))

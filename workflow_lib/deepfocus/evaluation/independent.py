@@ -101,17 +101,18 @@ def _read(path: str) -> tuple[np.ndarray, fitsio.Grid, geometry.Beam]:
     return cube.astype(np.float32), grid, geometry.Beam.from_arcsec(fitsio.beam_arcsec(header), grid.cell_arcsec)
 
 
-def stage_losses(names: list[str], cubes: list[str], truths: list[str], catalogue: Table, pipeline: DeepFocus,
-                 evaluation: dict) -> Table:
-    """:func:`.stages.stage_table` of the independent cubes (each with its own beam; wide fields tiled as at
-    inference), over all of them and per field kind; ``catalogue`` is DeepFocus's at the operating point."""
+def stage_losses(names: list[str], cubes: list[str], psfs: list[str], truths: list[str], catalogue: Table,
+                 pipeline: DeepFocus, evaluation: dict) -> Table:
+    """:func:`.stages.stage_table` of the independent cubes (each with its own beam and PSF; wide fields tiled
+    as at inference), over all of them and per field kind; ``catalogue`` is DeepFocus's at the operating
+    point."""
     per_kind: dict[str, list] = {}
-    for name, path, truth in zip(names, cubes, truths, strict=True):
+    for name, path, psf, truth in zip(names, cubes, psfs, truths, strict=True):
         t = Table.read(truth)
         if len(t) == 0:
             continue
         cube, grid, beam = _read(path)
-        found = pipeline.stages(pipeline.sanitise(cube[None], path))
+        found = pipeline.stages(pipeline.sanitise(cube[None], path), fitsio.read_cube(psf)[0])
         passed, any_path = cube_flags(geometry.source_boxes(t, beam, grid.cell_arcsec, cube.shape), found, 0,
                                       catalogue[catalogue["cube"] == name], pipeline.settings["lines"], evaluation)
         per_kind.setdefault(name.rsplit("_", 1)[0], []).append((passed, any_path, np.asarray(t["snr"], float)))
@@ -180,11 +181,11 @@ def characterisation_table(sets: dict, cell_arcsec: float) -> Table:
 
 
 def evaluate(*, manifest: str, point: str, blobsfinder: str, deepgru: str, test_catalogue: str,
-             test_pybdsf: str, test_smooth_clip: str, names: list[str], cubes: list[str], truths: list[str],
-             catalogue: str, pybdsf: str, smooth_clip: str, tables: list[str], markdown: list[str],
+             test_pybdsf: str, test_smooth_clip: str, names: list[str], cubes: list[str], psfs: list[str],
+             truths: list[str], catalogue: str, pybdsf: str, smooth_clip: str, tables: list[str], markdown: list[str],
              figures_png: list[str], figures_pdf: list[str], deepfocus: dict, params=None) -> None:
     """The tables (CSV ``tables`` + ``markdown``, in the order of :data:`.settings.INDEPENDENT_TABLES`) and the
-    figure of the independent cubes ``names`` (their dirty ``cubes`` and ``truths``; the DeepFocus
+    figure of the independent cubes ``names`` (their dirty ``cubes``, ``psfs`` and ``truths``; the DeepFocus
     ``catalogue``, ``pybdsf`` and ``smooth_clip`` catalogues) beside the ducc test split (``manifest``,
     ``test_catalogue``, ``test_pybdsf``, ``test_smooth_clip``), DeepFocus at the operating ``point``; the
     ``blobsfinder`` and ``deepgru`` checkpoints re-run its detection stages for the stage-loss table."""
@@ -212,7 +213,7 @@ def evaluate(*, manifest: str, point: str, blobsfinder: str, deepgru: str, test_
                 "DeepFocus: predicted minus true parameters on the ducc test split and the CASA independent set",
                 params)
     pipeline = DeepFocus.load({"blobsfinder": blobsfinder, "deepgru": deepgru}, settings_of(deepfocus, chosen))
-    write_table(stage_losses(names, cubes, truths, Table.read(catalogue), pipeline, ev), *files["stage_losses"],
+    write_table(stage_losses(names, cubes, psfs, truths, Table.read(catalogue), pipeline, ev), *files["stage_losses"],
                 "DeepFocus: where the true sources of the CASA independent set are lost, stage by stage", params)
     for path in figures_png:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
